@@ -1,0 +1,180 @@
+"""Layers with forward/backward (the text's layer protocol); backward never mutates dout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .functions import sigmoid
+
+
+class Relu:
+    """max(x, 0); backward passes dout where the input was positive."""
+
+    def __init__(self) -> None:
+        self.mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Return max(x, 0) and remember where x > 0."""
+        self.mask = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Return dout * (x > 0) as a new array."""
+        return np.multiply(dout, self.mask, dtype=dout.dtype)
+
+    def __repr__(self) -> str:
+        return "Relu()"
+
+
+class Sigmoid:
+    """1 / (1 + exp(-x)); backward uses the saved output: dout * y * (1 - y)."""
+
+    def __init__(self) -> None:
+        self.out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Return sigmoid(x) and remember it."""
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Return dout * y * (1 - y) as a new array."""
+        dx = 1.0 - self.out
+        dx *= self.out
+        dx *= dout
+        return dx
+
+    def __repr__(self) -> str:
+        return "Sigmoid()"
+
+
+class Affine:
+    """x @ W + b; W and b are referenced, not copied, so optimizers update them in place."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        self.W = W
+        self.b = b
+        self.x: np.ndarray | None = None
+        self.original_x_shape: tuple[int, ...] | None = None
+        self.dW: np.ndarray | None = None
+        self.db: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Return x @ W + b for x of shape (N, ...) flattened to (N, D)."""
+        self.original_x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        self.x = x
+        out = np.dot(x, self.W)  # (N, D) @ (D, M) -> (N, M)
+        out += self.b
+        return out
+
+    def param_grads(self, dout: np.ndarray) -> None:
+        """Set dW and db from dout without computing dx (enough for a network's first layer)."""
+        self.dW = np.dot(self.x.T, dout)  # (D, N) @ (N, M) -> (D, M)
+        self.db = dout.sum(axis=0)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Set dW and db and return dx in the shape forward received."""
+        self.param_grads(dout)
+        dx = np.dot(dout, self.W.T)  # (N, M) @ (M, D) -> (N, D)
+        return dx.reshape(self.original_x_shape)
+
+    def __repr__(self) -> str:
+        return f"Affine(in={self.W.shape[0]}, out={self.W.shape[1]}, dtype={self.W.dtype})"
+
+
+def _log_softmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (softmax(x), log softmax(x)) row-wise, computed stably."""
+    shifted = x - x.max(axis=1, keepdims=True)
+    y = np.exp(shifted)
+    total = y.sum(axis=1, keepdims=True)
+    y /= total
+    shifted -= np.log(total)
+    return y, shifted
+
+
+def _as_batch(x: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
+    """Return (x, t) with a single 1-D sample turned into a batch of one."""
+    t = np.asarray(t)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+        t = t.reshape(1, -1) if t.size == x.size else t.reshape(1)
+    return x, t
+
+
+def _labels_or_onehot(t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Return t as integer labels (N,) or as one-hot (N, C) matching y, else raise."""
+    t = np.asarray(t)
+    if t.shape == y.shape:
+        return t.astype(y.dtype, copy=False)
+    if t.shape == y.shape[:1] and np.issubdtype(t.dtype, np.integer):
+        return t.astype(np.intp, copy=False)
+    raise ValueError(
+        f"targets must be integer labels of shape {y.shape[:1]} or one-hot of shape {y.shape}, "
+        f"got {t.dtype} {t.shape}"
+    )
+
+
+class SoftmaxWithLoss:
+    """Softmax followed by cross-entropy; backward is (y - t) / batch_size."""
+
+    def __init__(self) -> None:
+        self.loss: float | None = None
+        self.y: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        """Return the mean cross-entropy of softmax(x) against labels or one-hot t."""
+        x, t = _as_batch(x, t)
+        self.t = _labels_or_onehot(t, x)
+        # log-softmax instead of log(softmax + eps): exact, so gradient checks agree to 1e-7.
+        self.y, log_y = _log_softmax(x)
+        n = x.shape[0]
+        if self.t.ndim == 2:
+            self.loss = float(-np.vdot(self.t, log_y) / n)
+        else:
+            self.loss = float(-log_y[np.arange(n), self.t].sum() / n)
+        return self.loss
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        """Return dout * (y - t) / batch_size."""
+        n = self.y.shape[0]
+        if self.t.ndim == 2:
+            dx = self.y - self.t
+        else:
+            dx = self.y.copy()
+            dx[np.arange(n), self.t] -= 1
+        dx *= dout / n
+        return dx
+
+    def __repr__(self) -> str:
+        return "SoftmaxWithLoss()"
+
+
+class IdentityWithLoss:
+    """Identity output with mean-squared error, for regression; backward is (y - t) / batch_size."""
+
+    def __init__(self) -> None:
+        self.loss: float | None = None
+        self.y: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        """Return 0.5 * sum((x - t)**2) / batch_size (t one-hot or integer labels)."""
+        x, t = _as_batch(x, t)
+        t = _labels_or_onehot(t.reshape(x.shape) if t.size == x.size else t, x)
+        if t.ndim == 1:  # labels -> one-hot targets
+            t = np.eye(x.shape[1], dtype=x.dtype)[t]
+        self.y, self.t = x, t
+        diff = x - t
+        self.loss = float(0.5 * np.vdot(diff, diff) / x.shape[0])
+        return self.loss
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:
+        """Return dout * (y - t) / batch_size."""
+        dx = self.y - self.t
+        dx *= dout / self.y.shape[0]
+        return dx
+
+    def __repr__(self) -> str:
+        return "IdentityWithLoss()"

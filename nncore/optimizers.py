@@ -1,0 +1,178 @@
+"""Optimizers of the teaching text: update(params, grads) changes params in place."""
+
+from __future__ import annotations
+
+import numbers
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+#: Learning rate used when none is given (tuned for MNIST with batch 100).
+DEFAULT_LEARNING_RATES = MappingProxyType({"sgd": 0.1, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001})
+
+
+class Optimizer:
+    """Base class: `lr`, per-parameter state arrays and their (de)serialisation."""
+
+    #: Names of the per-parameter state slots, e.g. ("m", "v") for Adam.
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, lr: float) -> None:
+        if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and 0 < lr < float("inf")):
+            raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+        self.lr = float(lr)
+        self.iter = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
+        # One scratch buffer per parameter avoids allocating temporaries every step.
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def _slot(self, slot: str, key: str, like: np.ndarray) -> np.ndarray:
+        """Return the state array slot[key], created as zeros shaped like the parameter."""
+        arrays = self.state[slot]
+        arr = arrays.get(key)
+        if arr is None or arr.shape != like.shape or arr.dtype != like.dtype:
+            arr = arrays[key] = np.zeros_like(like)
+        return arr
+
+    def _scratch_for(self, key: str, like: np.ndarray) -> np.ndarray:
+        """Return a reusable work array shaped like the parameter (contents undefined)."""
+        tmp = self._scratch.get(key)
+        if tmp is None or tmp.shape != like.shape or tmp.dtype != like.dtype:
+            tmp = self._scratch[key] = np.empty_like(like)
+        return tmp
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update every params[key] in place from grads[key]."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return the optimizer state as flat {"slot/key": array} plus "iter" (arrays are copies)."""
+        out = {f"{slot}/{key}": arr.copy() for slot, arrays in self.state.items() for key, arr in arrays.items()}
+        out["iter"] = np.array(self.iter, dtype=np.int64)
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore the state written by state_dict()."""
+        self.iter = int(state.get("iter", 0))
+        self.state = {slot: {} for slot in self.slots}
+        for name, arr in state.items():
+            if name == "iter":
+                continue
+            slot, _, key = name.partition("/")
+            if slot not in self.state or not key:
+                raise ValueError(f"unknown optimizer state {name!r} for {type(self).__name__}")
+            self.state[slot][key] = np.array(arr, copy=True)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: W -= lr * dW."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        super().__init__(lr)
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """W -= lr * dW for every parameter."""
+        self.iter += 1
+        for key, p in params.items():
+            tmp = self._scratch_for(key, p)
+            np.multiply(grads[key], self.lr, out=tmp)
+            p -= tmp
+
+
+class Momentum(Optimizer):
+    """SGD with momentum: v = momentum * v - lr * dW; W += v."""
+
+    slots = ("v",)
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = float(momentum)
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """v = momentum * v - lr * dW; W += v."""
+        self.iter += 1
+        for key, p in params.items():
+            v = self._slot("v", key, p)
+            tmp = self._scratch_for(key, p)
+            np.multiply(grads[key], self.lr, out=tmp)
+            v *= self.momentum
+            v -= tmp
+            p += v
+
+    def __repr__(self) -> str:
+        return f"Momentum(lr={self.lr}, momentum={self.momentum})"
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: h += dW**2; W -= lr * dW / (sqrt(h) + 1e-7)."""
+
+    slots = ("h",)
+
+    def __init__(self, lr: float = 0.01) -> None:
+        super().__init__(lr)
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """h += dW**2; W -= lr * dW / (sqrt(h) + 1e-7)."""
+        self.iter += 1
+        for key, p in params.items():
+            g = grads[key]
+            h = self._slot("h", key, p)
+            tmp = self._scratch_for(key, p)
+            np.multiply(g, g, out=tmp)
+            h += tmp
+            np.sqrt(h, out=tmp)
+            tmp += 1e-7
+            np.divide(g, tmp, out=tmp)
+            tmp *= self.lr
+            p -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (the text's form, bias correction folded into lr_t), updated in place."""
+
+    slots = ("m", "v")
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-7) -> None:
+        super().__init__(lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """m += (1-b1)(g-m); v += (1-b2)(g*g-v); W -= lr_t * m / (sqrt(v) + eps)."""
+        self.iter += 1
+        b1, b2 = self.beta1, self.beta2
+        lr_t = self.lr * np.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter)
+        for key, p in params.items():
+            g = grads[key]
+            m = self._slot("m", key, p)
+            v = self._slot("v", key, p)
+            tmp = self._scratch_for(key, p)
+            np.subtract(g, m, out=tmp)
+            tmp *= 1.0 - b1
+            m += tmp
+            np.multiply(g, g, out=tmp)
+            tmp -= v
+            tmp *= 1.0 - b2
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= lr_t
+            p -= tmp
+
+    def __repr__(self) -> str:
+        return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2})"
+
+
+OPTIMIZERS = MappingProxyType({"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "adam": Adam})
+
+
+def make_optimizer(name: str, learning_rate: float | None = None, **kwargs: Any) -> Optimizer:
+    """Return the optimizer called name (sgd, momentum, adagrad, adam); lr defaults per optimizer."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
+    lr = DEFAULT_LEARNING_RATES[name] if learning_rate is None else learning_rate
+    return OPTIMIZERS[name](lr=lr, **kwargs)

@@ -1,0 +1,195 @@
+"""train(): mini-batch training of a TwoLayerNet with progress, cancellation and resume."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from .config import TrainConfig
+from .network import TwoLayerNet
+from .optimizers import Optimizer, make_optimizer
+from .records import EpochRecord, History, Progress, TrainState
+
+__all__ = ["TrainConfig", "TrainState", "History", "EpochRecord", "Progress", "train", "build_network"]
+
+log = logging.getLogger(__name__)
+
+#: Rows evaluated at once, which bounds the memory of evaluation.
+EVAL_CHUNK = 10_000
+
+
+def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """Return independent seed sequences for (network init, mini-batch sampling)."""
+    net_seq, sampling_seq = np.random.SeedSequence(seed).spawn(2)
+    return net_seq, sampling_seq
+
+
+def build_network(config: TrainConfig, input_size: int, output_size: int) -> TwoLayerNet:
+    """Return a TwoLayerNet built and seeded from config."""
+    cfg = config.resolved()
+    return TwoLayerNet(
+        input_size,
+        cfg.hidden_size,
+        output_size,
+        cfg.weight_init_std,
+        activation=cfg.activation,
+        weight_init=cfg.weight_init,
+        dtype=cfg.dtype,
+        seed=_seeds(cfg.seed)[0],
+    )
+
+
+def _as_rows(x: np.ndarray, name: str) -> np.ndarray:
+    """Return x viewed as (N, D), checking its dtype is uint8 or floating."""
+    x = np.asarray(x)
+    if x.ndim < 1 or not (x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating)):
+        raise ValueError(f"{name} must be a uint8 or float array of shape (N, ...); got {x.dtype} {x.shape}")
+    return x.reshape(x.shape[0], -1)
+
+
+def _check_pair(x: np.ndarray, t: np.ndarray, name: str) -> np.ndarray:
+    """Return t as an array after checking it has one target per row of x."""
+    t = np.asarray(t)
+    if t.ndim not in (1, 2) or t.shape[0] != x.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"{name}: need N >= 1 rows and as many targets; got x {x.shape}, t {t.shape}")
+    return t
+
+
+def _to_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Return x in dtype; uint8 pixels are divided by 255 (same rounding as load_mnist)."""
+    if x.dtype == np.uint8:
+        out = x.astype(dtype)
+        out /= dtype.type(255)
+        return out
+    return x.astype(dtype, copy=False)
+
+
+def _labels(t: np.ndarray) -> np.ndarray:
+    """Return integer labels from labels or one-hot targets."""
+    return np.argmax(t, axis=1) if t.ndim == 2 else t
+
+
+def _accuracy(net: TwoLayerNet, x: np.ndarray, t: np.ndarray, size: int | None) -> float:
+    """Return the accuracy on the first `size` rows, evaluated in chunks via net.infer."""
+    n = x.shape[0] if size is None else min(size, x.shape[0])
+    correct = 0
+    for start in range(0, n, EVAL_CHUNK):
+        stop = min(start + EVAL_CHUNK, n)
+        scores = net.infer(_to_float(x[start:stop], net.dtype))
+        correct += int(np.count_nonzero(np.argmax(scores, axis=1) == _labels(t[start:stop])))
+    return correct / n
+
+
+def _learning_rate(config: TrainConfig, iteration: int, total: int) -> float:
+    """Return the learning rate for the step after `iteration` completed steps."""
+    if config.lr_schedule == "cosine":
+        return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * iteration / total))
+    return config.learning_rate
+
+
+def _restore(state: TrainState, net: TwoLayerNet, optimizer: Optimizer, rng: np.random.Generator,
+             ipe: int, total: int) -> History:
+    """Load params, optimizer and RNG state from `state` and return its history."""
+    if state.iteration != min(state.epoch * ipe, total):
+        raise ValueError(f"resume state must come from on_epoch_end of the same config and data; got {state!r}")
+    for key, arr in net.params.items():
+        src = state.params.get(key)
+        if src is None or src.shape != arr.shape:
+            raise ValueError(f"resume params {key} must have shape {arr.shape}; got {None if src is None else src.shape}")
+        np.copyto(arr, src)
+    optimizer.load_state_dict(state.optimizer_state)
+    rng.bit_generator.state = state.rng_state
+    return History.from_dict(state.history, net)
+
+
+def _snapshot(epoch: int, iteration: int, net: TwoLayerNet, optimizer: Optimizer,
+              rng: np.random.Generator, history: History) -> TrainState:
+    """Return a TrainState holding copies of everything needed to continue."""
+    return TrainState(
+        epoch=epoch,
+        iteration=iteration,
+        params={k: v.copy() for k, v in net.params.items()},
+        optimizer_state=optimizer.state_dict(),
+        rng_state=rng.bit_generator.state,
+        history=history.to_dict(),
+    )
+
+
+def train(
+    config: TrainConfig,
+    x_train: np.ndarray,
+    t_train: np.ndarray,
+    x_test: np.ndarray,
+    t_test: np.ndarray,
+    *,
+    net: TwoLayerNet | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_epoch_end: Callable[[TrainState], None] | None = None,
+    resume: TrainState | None = None,
+) -> History:
+    """Train on mini-batches as configured and return the History (net included)."""
+    config.validate()
+    cfg = config.resolved()
+    x_train, x_test = _as_rows(x_train, "x_train"), _as_rows(x_test, "x_test")
+    t_train, t_test = _check_pair(x_train, t_train, "train"), _check_pair(x_test, t_test, "test")
+    if cfg.train_size is not None:
+        x_train, t_train = x_train[: cfg.train_size], t_train[: cfg.train_size]
+    if net is None:
+        classes = t_train.shape[1] if t_train.ndim == 2 else int(max(t_train.max(), t_test.max())) + 1
+        net = build_network(cfg, x_train.shape[1], classes)
+    elif net.input_size != x_train.shape[1]:
+        raise ValueError(f"net expects {net.input_size} input features; data has {x_train.shape[1]}")
+
+    n = x_train.shape[0]
+    batch_size = min(cfg.batch_size, n)
+    ipe = max(n // batch_size, 1)  # iterations per epoch, as in the text
+    total = cfg.iterations if cfg.iterations is not None else cfg.epochs * ipe
+    total_epochs = math.ceil(total / ipe)
+    optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
+    rng = np.random.default_rng(_seeds(cfg.seed)[1])
+    history = _restore(resume, net, optimizer, rng, ipe, total) if resume is not None else History(net=net)
+    history.stopped = False
+    start_epoch = resume.epoch if resume is not None else 0
+    log.debug("training %r for %d iterations (%d per epoch), %s", net, total, ipe, cfg)
+
+    for epoch in range(start_epoch, total_epochs):
+        steps = min(ipe, total - epoch * ipe)
+        perm = rng.permutation(n) if cfg.sampling == "shuffle" else None
+        iteration, loss_sum = epoch * ipe, 0.0
+        started = time.perf_counter()
+        for i in range(steps):
+            if should_stop is not None and should_stop():
+                log.info("training stopped at iteration %d of %d", iteration, total)
+                history.stopped = True
+                return history
+            idx = perm[i * batch_size : (i + 1) * batch_size] if perm is not None else rng.choice(n, batch_size)
+            grads = net.gradient(_to_float(x_train[idx], net.dtype), t_train[idx])
+            optimizer.lr = _learning_rate(cfg, iteration, total)
+            optimizer.update(net.params, grads)
+            loss = net.lastLayer.loss
+            iteration += 1
+            loss_sum += loss
+            history.train_loss_list.append(loss)
+            if on_progress is not None and i < steps - 1:
+                on_progress(Progress(epoch, total_epochs, iteration, total, loss))
+        seconds = time.perf_counter() - started
+        record = EpochRecord(
+            epoch=epoch + 1,
+            loss=loss_sum / steps,
+            train_accuracy=_accuracy(net, x_train, t_train, cfg.eval_size),
+            test_accuracy=_accuracy(net, x_test, t_test, cfg.eval_size),
+            seconds=seconds,
+        )
+        history.add_epoch(record)
+        log.info("epoch %d/%d: loss %.4f, train acc %.4f, test acc %.4f, %.2fs",
+                 record.epoch, total_epochs, record.loss, record.train_accuracy, record.test_accuracy, seconds)
+        if on_progress is not None:
+            on_progress(Progress(epoch + 1, total_epochs, iteration, total, loss, record))
+        if on_epoch_end is not None:
+            on_epoch_end(_snapshot(epoch + 1, iteration, net, optimizer, rng, history))
+    return history
