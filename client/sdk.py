@@ -1,0 +1,206 @@
+"""NNClient: a thin, typed Python SDK for the nnservice.v1 gRPC API."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional, Sequence
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from protos import nn_service_pb2 as pb
+from protos import nn_service_pb2_grpc as pb_grpc
+
+from .channel import make_channel
+from .errors import NNServiceError
+from .progress import JobProgressBar
+from .tensors import as_image_batch, decode_tensor, encode_images, split_rows
+from .types import Health, JobStatus, ModelInfo, Prediction, state_value
+
+
+#: Hyper-parameters `NNClient.train` accepts: the fields of TrainRequest.
+TRAIN_PARAMETERS = tuple(f.name for f in pb.TrainRequest.DESCRIPTOR.fields)
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BATCH_ROWS = 4096
+
+
+@contextlib.contextmanager
+def _rpc(method: str):
+    """Turn any grpc.RpcError raised inside into NNServiceError naming `method`."""
+    try:
+        yield
+    except grpc.RpcError as error:
+        raise NNServiceError.from_rpc_error(error, method) from None
+
+
+def train_request(hyperparameters: dict) -> pb.TrainRequest:
+    """A TrainRequest from keyword arguments; None means "server default"."""
+    unknown = sorted(set(hyperparameters) - set(TRAIN_PARAMETERS))
+    if unknown:
+        raise TypeError(
+            f"train() got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(TRAIN_PARAMETERS)}"
+        )
+    request = pb.TrainRequest()
+    for name, value in hyperparameters.items():
+        if value is None:
+            continue
+        try:
+            setattr(request, name, value)
+        except (TypeError, ValueError) as error:
+            kind = pb.TrainRequest.DESCRIPTOR.fields_by_name[name].cpp_type
+            expected = "a string" if kind == 9 else "a non-negative number"
+            raise TypeError(f"train(): {name} must be {expected}, got {value!r} ({error})") from None
+    return request
+
+
+class NNClient:
+    """A connection to an nnservice server; use it as a context manager.
+
+    Every call has a deadline of `timeout` seconds (watch/wait: none unless
+    given). UNAVAILABLE is retried with exponential backoff by gRPC itself
+    (see client.channel.service_config). Failed calls raise NNServiceError.
+    TLS is used when `tls` is true or any PEM (bytes) is given; `token` is
+    sent as `authorization: Bearer <token>`.
+    """
+
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        timeout: Optional[float] = 30.0,
+        *,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        root_certificates: Optional[bytes] = None,
+        private_key: Optional[bytes] = None,
+        certificate_chain: Optional[bytes] = None,
+        tls: bool = False,
+        token: Optional[str] = None,
+        options: Sequence[tuple] = (),
+    ) -> None:
+        if max_request_bytes < 4096 or max_batch_rows < 1:
+            raise ValueError("max_request_bytes must be >= 4096 and max_batch_rows >= 1")
+        self.target = target
+        self.timeout = timeout
+        self.max_request_bytes = max_request_bytes
+        self.max_batch_rows = max_batch_rows
+        self._channel = make_channel(
+            target, root_certificates=root_certificates, private_key=private_key,
+            certificate_chain=certificate_chain, tls=tls, token=token, options=options,
+        )
+        self._stub = pb_grpc.NNServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def __repr__(self) -> str:
+        return f"NNClient(target={self.target!r}, timeout={self.timeout!r})"
+
+    def __enter__(self) -> "NNClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
+        self._channel.close()
+
+    def _call(self, method: str, request, timeout: Optional[float] = None):
+        """Run a unary RPC with the client's deadline, mapping errors to NNServiceError."""
+        with _rpc(method):
+            return getattr(self._stub, method)(request, timeout=timeout or self.timeout)
+
+    def train(self, **hyperparameters) -> tuple[str, JobStatus]:
+        """Queue a training job; returns (job_id, first status). See TRAIN_PARAMETERS."""
+        response = self._call("Train", train_request(hyperparameters))
+        return response.job_id, JobStatus.from_proto(response.status)
+
+    def status(self, job_id: str) -> JobStatus:
+        """The current status of one job."""
+        return JobStatus.from_proto(self._call("GetStatus", pb.GetStatusRequest(job_id=job_id)))
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Ask a queued or running job to stop; returns its status (CANCELLING or ended)."""
+        return JobStatus.from_proto(self._call("CancelJob", pb.CancelJobRequest(job_id=job_id)))
+
+    def watch(self, job_id: str, timeout: Optional[float] = None) -> Iterator[JobStatus]:
+        """Statuses of the job on every change, until it ends (no deadline unless `timeout`)."""
+        with _rpc("WatchJob"):
+            stream = self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), timeout=timeout)
+            try:
+                for message in stream:
+                    yield JobStatus.from_proto(message)
+            finally:
+                stream.cancel()  # the caller stopped early: free the server's watcher
+
+    def wait(self, job_id: str, progress: bool = True, timeout: Optional[float] = None,
+             file=None) -> JobStatus:
+        """Block until the job ends and return its final status; a tqdm bar when `progress`.
+
+        If the stream ends before the job does (the server is draining), the
+        status is fetched once more and returned as it is.
+        """
+        last = None
+        with JobProgressBar(job_id, enabled=progress, file=file) as bar:
+            with contextlib.closing(self.watch(job_id, timeout=timeout)) as statuses:
+                for last in statuses:
+                    bar.update(last)
+            if last is None or not last.done:
+                last = self.status(job_id)
+                bar.update(last)
+        return last
+
+    def predict(self, model_id: str, images) -> Prediction:
+        """Classes and probabilities for [N, 784] / [N, 28, 28] images (or one image).
+
+        uint8 pixels are sent as DTYPE_UINT8, floats in [0, 1] as float32; a
+        large batch is split into requests under `max_request_bytes` (and
+        `max_batch_rows` rows) and the answers are concatenated in order.
+        """
+        batch = as_image_batch(images)
+        classes, probabilities = [], []
+        for chunk in split_rows(batch, self.max_request_bytes, self.max_batch_rows):
+            request = pb.PredictRequest(model_id=model_id, input=encode_images(chunk))
+            response = self._call("Predict", request)
+            classes.append(np.asarray(response.classes, dtype=np.int64))
+            probabilities.append(decode_tensor(response.probabilities))
+        return Prediction(model_id, np.concatenate(classes), np.concatenate(probabilities))
+
+    def list_jobs(self, state: Optional[str] = None, page_size: int = 100,
+                  limit: Optional[int] = None) -> list[JobStatus]:
+        """Jobs, newest first, optionally in one `state` ("RUNNING", ...).
+
+        Follows next_page_token until the last page, or until `limit` jobs.
+        """
+        state_enum = state_value(state) if state else pb.JOB_STATE_UNSPECIFIED
+        jobs: list[JobStatus] = []
+        token = ""
+        while True:
+            request = pb.ListJobsRequest(state=state_enum, page_size=page_size, page_token=token)
+            response = self._call("ListJobs", request)
+            jobs.extend(JobStatus.from_proto(j) for j in response.jobs)
+            token = response.next_page_token
+            if not token or (limit is not None and len(jobs) >= limit):
+                return jobs[:limit]
+
+    def list_models(self, page_size: int = 100, limit: Optional[int] = None) -> list[ModelInfo]:
+        """Models, newest first; follows page tokens like list_jobs."""
+        models: list[ModelInfo] = []
+        token = ""
+        while True:
+            response = self._call("ListModels", pb.ListModelsRequest(page_size=page_size, page_token=token))
+            models.extend(ModelInfo.from_proto(m) for m in response.models)
+            token = response.next_page_token
+            if not token or (limit is not None and len(models) >= limit):
+                return models[:limit]
+
+    def get_model(self, model_id: str) -> ModelInfo:
+        """One model's architecture, training config and metrics."""
+        return ModelInfo.from_proto(self._call("GetModel", pb.GetModelRequest(model_id=model_id)))
+
+    def health(self, service: str = "") -> Health:
+        """The grpc.health.v1 status of the server ("") or of one service by name."""
+        with _rpc("Health/Check"):
+            response = self._health.Check(health_pb2.HealthCheckRequest(service=service),
+                                          timeout=self.timeout)
+        status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        return Health(status=status, service=service)
