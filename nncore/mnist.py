@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -85,8 +86,21 @@ def _read_cache(path: Path, stamp: str | None) -> dict[str, np.ndarray] | None:
         return None
 
 
+def _read_only(directory: Path) -> bool:
+    """Return True if directory exists and is not writable or has no write bit set at all."""
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return False
+    # root ignores permission bits; a directory marked r-x for everyone is still meant read-only.
+    return not os.access(directory, os.W_OK) or stat.S_IMODE(mode) & 0o222 == 0
+
+
 def _write_cache(path: Path, arrays: dict[str, np.ndarray], stamp: str) -> None:
     """Save arrays to path atomically; an unwritable directory only skips the cache."""
+    if _read_only(path.parent):
+        log.debug("not caching MNIST: %s is read-only", path.parent)
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Uncompressed: loading 55 MB uncompressed is much faster than inflating it.
