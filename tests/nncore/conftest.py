@@ -1,0 +1,25 @@
+"""Fixtures for nncore tests (helpers live in nncore_testutils)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nncore_testutils import MNIST_DIR
+
+from nncore.download import MNIST_FILES
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded Generator, fresh for each test."""
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The shared MNIST directory, or skip when it is absent."""
+    if not all((MNIST_DIR / f"{name}.gz").is_file() or (MNIST_DIR / name).is_file() for name in MNIST_FILES):
+        pytest.skip(f"MNIST not available in {MNIST_DIR}")
+    return MNIST_DIR
