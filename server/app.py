@@ -1,0 +1,113 @@
+"""create_server: the gRPC server with NNService, health, reflection, logging and draining."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from protos import nn_service_pb2 as pb
+from protos import nn_service_pb2_grpc as pb_grpc
+from server.datasets import DatasetCache
+from server.interceptors import RpcInterceptor
+from server.jobs import JobManager
+from server.models import ModelStore
+from server.servicer import NNServiceServicer
+from server.serving import ModelRegistry
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NNService"].full_name  # "nnservice.v1.NNService"
+HEALTH_SERVICES = ("", SERVICE_NAME)
+
+
+class NNServer:
+    """A running nnservice: the gRPC server plus the job manager it drains on stop()."""
+
+    def __init__(self, settings: Settings, grpc_server: grpc.Server, executor, jobs: JobManager,
+                 health_servicer: health.HealthServicer, draining: threading.Event, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self._server = grpc_server
+        self._executor = executor
+        self._jobs = jobs
+        self._health = health_servicer
+        self._draining = draining
+        self._stop_lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped.is_set() else "draining" if self._draining.is_set() else "serving"
+        return f"NNServer(port={self.port}, {state})"
+
+    def start(self) -> NNServer:
+        """Start serving, resume interrupted jobs, and report SERVING."""
+        self._server.start()
+        self._jobs.recover()
+        for name in HEALTH_SERVICES:
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("nnservice listening on port %d (state dir %s)", self.port, self.settings.state_dir)
+        return self
+
+    def begin_drain(self) -> None:
+        """Report NOT_SERVING and refuse new NNService RPCs with UNAVAILABLE (health stays up)."""
+        if not self._draining.is_set():
+            self._draining.set()
+            self._health.enter_graceful_shutdown()
+            log.info("draining: health NOT_SERVING, new RPCs get UNAVAILABLE")
+
+    def stop(self, grace: float | None = None) -> None:
+        """Drain: stop jobs at their checkpoint (resumable), end RPCs within `grace`, close the DB."""
+        grace = self.settings.shutdown_grace if grace is None else grace
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            deadline = time.monotonic() + grace
+            self.begin_drain()
+            self._jobs.shutdown(timeout=max(grace, 0.0))
+            self._server.stop(max(0.0, deadline - time.monotonic())).wait()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._jobs.close()
+            self._stopped.set()
+            log.info("nnservice on port %d stopped", self.port)
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Block until stop() has finished (or `timeout` passes); True if it has."""
+        return self._stopped.wait(timeout)
+
+
+def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
+                  datasets: DatasetCache | None = None) -> tuple[NNServer, int]:
+    """Build (not start) a server bound to `address`; returns it and the bound port."""
+    state_dir = Path(settings.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if datasets is None:
+        datasets = DatasetCache(settings.mnist_dir, state_dir / "cache", settings.allow_download)
+    models = ModelStore(state_dir / "models")
+    jobs = JobManager(settings, models, datasets)
+    draining = threading.Event()
+    executor = concurrent.futures.ThreadPoolExecutor(settings.grpc_workers, thread_name_prefix="nnsvc-rpc")
+    server = grpc.server(executor, interceptors=[RpcInterceptor(draining)], options=[
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ])
+    pb_grpc.add_NNServiceServicer_to_server(
+        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs)), server)
+    health_servicer = health.HealthServicer()
+    for name in HEALTH_SERVICES:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind {address}")
+    return NNServer(settings, server, executor, jobs, health_servicer, draining, port), port

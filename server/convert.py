@@ -1,0 +1,164 @@
+"""Translation between protobuf messages and domain objects, with request validation."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+
+from nncore.training import TrainConfig
+
+from protos import nn_service_pb2 as pb
+from server.errors import InvalidArgument
+from server.records import JobRecord
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Sizes of a dataset the server can train on."""
+
+    train_size: int
+    test_size: int
+    input_size: int
+    classes: int
+
+
+DATASETS = {"mnist": DatasetInfo(train_size=60000, test_size=10000, input_size=784, classes=10)}
+ACTIVATIONS = ("relu", "sigmoid")
+WEIGHT_INITS = ("he", "xavier", "std")
+OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad")
+LR_SCHEDULES = ("constant", "cosine")
+SAMPLINGS = ("shuffle", "replacement")
+MAX_NAME_CHARS = 200
+MAX_LEARNING_RATE = 10.0
+DEFAULTS = {"hidden_size": 100, "batch_size": 100, "epochs": 5}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated training request: the resolved config, the dataset and the job's name."""
+
+    config: TrainConfig
+    dataset: str
+    name: str
+
+    def config_dict(self) -> dict:
+        """The config as stored in the job record (TrainConfig fields plus the dataset)."""
+        return {**self.config.to_dict(), "dataset": self.dataset}
+
+
+def _choice(field: str, value: str, allowed: tuple[str, ...], default: str) -> str:
+    """An enumerated string field: empty -> default, else one of `allowed` (case-insensitive)."""
+    value = value.strip().lower()
+    if not value:
+        return default
+    if value not in allowed:
+        raise InvalidArgument(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _int(req: pb.TrainRequest, field: str, low: int, high: int, default: int | None) -> int | None:
+    """An optional integer field: unset -> default, else checked against [low, high]."""
+    if not req.HasField(field):
+        return default
+    value = getattr(req, field)
+    if not low <= value <= high:
+        raise InvalidArgument(f"{field} must be in [{low}, {high}]; got {value}")
+    return value
+
+
+def train_request_to_spec(req: pb.TrainRequest, settings: Settings) -> JobSpec:
+    """Validate a TrainRequest against the server's limits and resolve its defaults."""
+    dataset = _choice("dataset", req.dataset, tuple(DATASETS), "mnist")
+    info = DATASETS[dataset]
+    if len(req.name) > MAX_NAME_CHARS:
+        raise InvalidArgument(f"name must be at most {MAX_NAME_CHARS} characters; got {len(req.name)}")
+    train_size = _int(req, "train_size", 1, info.train_size, info.train_size)
+    kwargs = dict(
+        hidden_size=_int(req, "hidden_size", 1, settings.max_hidden_size,
+                         min(DEFAULTS["hidden_size"], settings.max_hidden_size)),
+        epochs=_int(req, "epochs", 1, settings.max_epochs, min(DEFAULTS["epochs"], settings.max_epochs)),
+        batch_size=_int(req, "batch_size", 1, train_size, min(DEFAULTS["batch_size"], train_size)),
+        train_size=train_size,
+        eval_size=_int(req, "eval_size", 1, info.test_size, None),
+        activation=_choice("activation", req.activation, ACTIVATIONS, "relu"),
+        weight_init=_choice("weight_init", req.weight_init, WEIGHT_INITS, "auto"),
+        optimizer=_choice("optimizer", req.optimizer, OPTIMIZERS, "adam"),
+        lr_schedule=_choice("lr_schedule", req.lr_schedule, LR_SCHEDULES, "constant"),
+        sampling=_choice("sampling", req.sampling, SAMPLINGS, "shuffle"),
+        seed=req.seed if req.HasField("seed") else secrets.randbits(63),
+        learning_rate=_learning_rate(req),
+    )
+    try:
+        config = TrainConfig(**kwargs)
+        config.validate()
+        config = config.resolved()
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(f"invalid training config: {exc}") from None
+    return JobSpec(config=config, dataset=dataset, name=req.name)
+
+
+def _learning_rate(req: pb.TrainRequest) -> float | None:
+    """The learning rate if set: finite and in (0, MAX_LEARNING_RATE]."""
+    if not req.HasField("learning_rate"):
+        return None
+    lr = req.learning_rate
+    if not (math.isfinite(lr) and 0.0 < lr <= MAX_LEARNING_RATE):
+        raise InvalidArgument(f"learning_rate must be finite and in (0, {MAX_LEARNING_RATE:g}]; got {lr}")
+    return float(lr)
+
+
+def config_to_proto(config: dict) -> pb.TrainingConfig:
+    """A stored config dict -> TrainingConfig (eval_size 0 means all images)."""
+    return pb.TrainingConfig(
+        hidden_size=config["hidden_size"], activation=config["activation"],
+        weight_init=config["weight_init"], optimizer=config["optimizer"],
+        learning_rate=config["learning_rate"] or 0.0, batch_size=config["batch_size"],
+        epochs=config["epochs"], seed=config["seed"], dataset=config.get("dataset", "mnist"),
+        train_size=config.get("train_size") or 0, eval_size=config.get("eval_size") or 0,
+        lr_schedule=config["lr_schedule"], sampling=config["sampling"])
+
+
+def epoch_to_proto(record: dict) -> pb.EpochMetrics:
+    """One epoch record dict -> EpochMetrics."""
+    return pb.EpochMetrics(epoch=record["epoch"], loss=record["loss"],
+                           train_accuracy=record["train_accuracy"],
+                           test_accuracy=record["test_accuracy"], seconds=record["seconds"])
+
+
+def _timestamp(message, seconds: float | None) -> None:
+    """Fill a Timestamp sub-message from Unix seconds, leaving it unset for None."""
+    if seconds is not None:
+        message.FromNanoseconds(int(seconds * 1e9))
+
+
+def job_to_status(job: JobRecord) -> pb.JobStatus:
+    """A job record -> JobStatus."""
+    status = pb.JobStatus(
+        job_id=job.job_id, name=job.name, state=pb.JobState.Value("JOB_STATE_" + job.state),
+        progress=job.progress, epoch=job.epoch, total_epochs=job.total_epochs,
+        iteration=job.iteration, total_iterations=job.total_iterations,
+        loss=job.loss if math.isfinite(job.loss) else 0.0,
+        history=[epoch_to_proto(r) for r in job.history],
+        eta_seconds=0.0 if job.finished else job.eta_seconds, error=job.error,
+        model_id=job.model_id, config=config_to_proto(job.config))
+    _timestamp(status.create_time, job.created)
+    _timestamp(status.start_time, job.started)
+    _timestamp(status.end_time, job.ended)
+    return status
+
+
+def model_to_info(meta: dict) -> pb.ModelInfo:
+    """A model.json dict -> ModelInfo."""
+    arch = meta["architecture"]
+    info = pb.ModelInfo(
+        model_id=meta["model_id"], job_id=meta["job_id"], name=meta.get("name", ""),
+        architecture=pb.Architecture(
+            input_size=arch["input_size"], hidden_size=arch["hidden_size"],
+            output_size=arch["output_size"], activation=arch["activation"], dtype=arch["dtype"]),
+        config=config_to_proto(meta["config"]), sha256=meta["sha256"], size_bytes=meta["size_bytes"])
+    if meta.get("final_metrics"):
+        info.final_metrics.CopyFrom(epoch_to_proto(meta["final_metrics"]))
+    _timestamp(info.create_time, meta["created"])
+    return info

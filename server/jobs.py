@@ -1,0 +1,204 @@
+"""JobManager: queues training jobs on its own thread pool, tracks them, and lets clients watch."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from server.datasets import DatasetCache
+from server.errors import (FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted,
+                           Unavailable)
+from server.ids import check_id, new_job_id
+from server.models import ModelStore
+from server.records import CANCELLED, CANCELLING, QUEUED, RUNNING, STATES, JobRecord
+from server.runner import ActiveJob, JobRunner
+from server.settings import Settings
+from server.store import CheckpointStore, JobStore
+
+log = logging.getLogger(__name__)
+
+WATCH_POLL_SECONDS = 0.25  # how often a waiting watcher checks that its client is still there
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+class JobManager:
+    """Owns every job's lifecycle: submit, run (on a private executor), cancel, watch, recover."""
+
+    def __init__(self, settings: Settings, models: ModelStore, datasets: DatasetCache) -> None:
+        self.settings = settings
+        state_dir = Path(settings.state_dir)
+        self._lock = threading.RLock()
+        self._active: dict[str, ActiveJob] = {}
+        self._closing = False
+        self._store = JobStore(state_dir / "jobs.sqlite3")
+        self._runner = JobRunner(self._store, CheckpointStore(state_dir / "jobs"), models, datasets,
+                                 on_done=self._forget)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_jobs, thread_name_prefix="nnsvc-job")
+        self._watchers = threading.BoundedSemaphore(max(1, settings.grpc_workers - 2))
+        self._models = models
+
+    def __repr__(self) -> str:
+        return f"JobManager({len(self._active)} active, closing={self._closing})"
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Resume (or settle) the jobs a previous server left queued, running or cancelling."""
+        for record in self._store.active():
+            job = self._runner.recover(record)
+            if job is not None:
+                with self._lock:
+                    self._active[job.record.job_id] = job
+                    job.future = self._executor.submit(self._runner.run, job)
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop accepting jobs, stop running ones (they resume from their checkpoint), wait up to `timeout`."""
+        with self._lock:
+            self._closing = True
+            jobs = list(self._active.values())
+        for job in jobs:
+            job.request_stop("shutdown")  # also wakes the job's watchers
+            if job.future is not None:
+                job.future.cancel()  # a job that never started stays QUEUED on disk and resumes
+        running = [job.future for job in jobs if job.future is not None and not job.future.cancelled()]
+        done, pending = concurrent.futures.wait(running, timeout=timeout)
+        if pending:
+            log.warning("%d job(s) did not stop within %.1fs", len(pending), timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Close the job database (after shutdown() and after the last RPC)."""
+        self._store.close()
+
+    def _forget(self, job: ActiveJob) -> None:
+        """Called by the runner once a finished job's record is safely stored."""
+        with self._lock:
+            self._active.pop(job.record.job_id, None)
+
+    # --- requests --------------------------------------------------------------------
+
+    def submit(self, config: dict, name: str) -> JobRecord:
+        """Queue a validated job; RESOURCE_EXHAUSTED when every worker and queue slot is taken."""
+        capacity = self.settings.max_concurrent_jobs + self.settings.max_queued_jobs
+        with self._lock:
+            if self._closing:
+                raise Unavailable("the server is shutting down; submit the job again after it restarts")
+            busy = sum(1 for job in self._active.values() if not job.record.finished)
+            if busy >= capacity:
+                raise ResourceExhausted(
+                    f"the job queue is full: {busy} jobs running or queued (limit "
+                    f"max_concurrent_jobs + max_queued_jobs = {capacity}); retry later or cancel a job")
+            record = JobRecord(job_id=new_job_id(), name=name, config=config, created=time.time(),
+                               total_epochs=config["epochs"])
+            try:
+                self._store.insert(record)
+            except Exception as exc:  # full or unwritable state dir
+                raise ResourceExhausted(f"cannot record the job in {self._store.path}: {exc}") from exc
+            log.info("job %s: submitted -> QUEUED (%s)", record.job_id, name or "unnamed")
+            job = ActiveJob(record)
+            self._active[record.job_id] = job
+            job.future = self._executor.submit(self._runner.run, job)
+        return record.copy()
+
+    def get(self, job_id: str) -> JobRecord:
+        """The current record of a job; NOT_FOUND if there is none."""
+        check_id(job_id, "job_id")
+        job = self._active.get(job_id)
+        if job is not None:
+            return job.snapshot()
+        record = self._store.get(job_id)
+        if record is None:
+            job = self._active.get(job_id)  # it may have finished between the two lookups
+            if job is None:
+                raise NotFound(f"no job with id {job_id!r}")
+            return job.snapshot()
+        return record
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a queued or running job; FAILED_PRECONDITION if it already ended."""
+        check_id(job_id, "job_id")
+        with self._lock:
+            job = self._active.get(job_id)
+            if job is None:
+                record = self.get(job_id)
+                raise FailedPrecondition(f"job {job_id} already ended ({record.state}); only QUEUED or "
+                                         "RUNNING jobs can be cancelled")
+            state = job.snapshot().state
+            if state == QUEUED and job.future is not None and job.future.cancel():
+                self._runner.finish(job, CANCELLED)
+            elif state in (QUEUED, RUNNING):
+                job.request_stop("cancel")
+                self._runner.transition(job, CANCELLING)
+        return job.snapshot()
+
+    def list(self, state: str | None, page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
+        """A page of jobs, newest first, optionally of one state; returns (jobs, next_page_token)."""
+        if state is not None and state not in STATES:
+            raise InvalidArgument(f"state must be one of {', '.join(STATES)} or unset; got {state!r}")
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        before = _parse_token(page_token)
+        records, next_seq = self._store.page(state, before, limit)
+        live = []
+        for record in records:
+            job = self._active.get(record.job_id)
+            live.append(job.snapshot() if job is not None else record)
+        return live, ("" if next_seq is None else str(next_seq))
+
+    def watch(self, job_id: str, is_active: Callable[[], bool]) -> Iterator[JobRecord]:
+        """Yield the job's record now and on every change until it ends or the client leaves."""
+        job = self._active.get(job_id)
+        if job is None:
+            yield self.get(job_id)  # finished (or NOT_FOUND): one status, then the stream ends
+            return
+        if not self._watchers.acquire(blocking=False):
+            raise ResourceExhausted("too many WatchJob streams are open; poll GetStatus instead or retry later")
+        try:
+            yield from self._follow(job, is_active)
+        finally:
+            self._watchers.release()
+
+    def _follow(self, job: ActiveJob, is_active: Callable[[], bool]) -> Iterator[JobRecord]:
+        """The body of watch(): wait on the job's condition, with a timeout to notice gone clients."""
+        seen = -1
+        while True:
+            with job.changed:
+                while job.version == seen and not self._closing and is_active():
+                    job.changed.wait(WATCH_POLL_SECONDS)
+                if not is_active():
+                    return
+                if job.version == seen:  # woken by shutdown with nothing new to say
+                    raise Unavailable("the server is shutting down; the job resumes after the restart")
+                seen = job.version
+                record = job.record.copy()
+            yield record
+            if record.finished:
+                return
+
+    def wake(self, job_id: str) -> None:
+        """Wake the watchers of a job (e.g. because one of their clients went away)."""
+        job = self._active.get(job_id)
+        if job is not None:
+            with job.changed:
+                job.changed.notify_all()
+
+    def state_of(self, job_id: str) -> str | None:
+        """The state of a job, or None if there is no such job (used for model lookups)."""
+        try:
+            return self.get(job_id).state
+        except NotFound:
+            return None
+
+
+def _parse_token(token: str) -> int | None:
+    """The position encoded in a ListJobs page token ("" = from the newest)."""
+    if not token:
+        return None
+    if not token.isdigit() or len(token) > 18:
+        raise InvalidArgument("page_token is not one returned by ListJobs; start again with an empty page_token")
+    return int(token)

@@ -1,0 +1,159 @@
+"""Trained models on disk (models/<id>/weights.npz + model.json) and their frozen in-memory copies."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from nncore.network import TwoLayerNet
+
+from server.errors import DataLoss, InvalidArgument
+from server.fsutil import fsync_dir, load_npz_bytes, npz_bytes, sha256_hex, write_synced
+from server.ids import is_valid_id
+
+log = logging.getLogger(__name__)
+
+MAX_CACHED_MODELS = 32
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+_TMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to serve: a read-only net, and a twin with W1 pre-scaled for uint8 pixels."""
+
+    model_id: str
+    net: TwoLayerNet
+    pixel_net: TwoLayerNet  # W1 / 255, so uint8 input needs only a cast, not a scaling pass
+
+    @classmethod
+    def from_params(cls, model_id: str, params: dict, activation: str, dtype: str) -> LoadedModel:
+        """Build both frozen nets from stored arrays."""
+        net = TwoLayerNet.from_params(params, activation=activation, dtype=dtype).frozen()
+        scaled = dict(params, W1=(params["W1"] / 255).astype(params["W1"].dtype))
+        pixel_net = TwoLayerNet.from_params(scaled, activation=activation, dtype=dtype).frozen()
+        return cls(model_id, net, pixel_net)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes) for float features or uint8 pixels (N, 784)."""
+        if x.dtype == np.uint8:
+            return self.pixel_net.predict_proba(x)  # infer casts to float32 once
+        return self.net.predict_proba(x)
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.model_id!r})"
+
+
+class ModelStore:
+    """Persistent models with an index of their metadata and a cache of loaded, frozen nets."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._loaded: dict[str, LoadedModel] = {}
+        self._index: dict[str, dict] = {}
+        self._scan()
+
+    def __repr__(self) -> str:
+        return f"ModelStore({str(self.root)!r}, {len(self._index)} models)"
+
+    def _scan(self) -> None:
+        """Drop leftovers of interrupted saves and index every complete model."""
+        for entry in self.root.iterdir():
+            if entry.name.startswith(_TMP_PREFIX):
+                log.warning("removing incomplete model write %s", entry)
+                shutil.rmtree(entry, ignore_errors=True)
+            elif is_valid_id(entry.name) and entry.is_dir():
+                try:
+                    self._index[entry.name] = json.loads((entry / "model.json").read_text())
+                except (OSError, ValueError) as exc:
+                    log.error("model %s has unreadable metadata, not served: %s", entry.name, exc)
+
+    def save(self, model_id: str, params: dict[str, np.ndarray], meta: dict) -> dict:
+        """Write weights + metadata into a temporary directory, fsync, and rename it into place."""
+        data = npz_bytes({name: params[name] for name in PARAM_NAMES})
+        meta = {**meta, "model_id": model_id, "format": 1, "created": meta.get("created", time.time()),
+                "sha256": sha256_hex(data), "size_bytes": len(data)}
+        tmp = self.root / f"{_TMP_PREFIX}{model_id}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            write_synced(tmp / "weights.npz", data)
+            write_synced(tmp / "model.json", json.dumps(meta, indent=1, sort_keys=True).encode())
+            fsync_dir(tmp)
+            os.rename(tmp, self.root / model_id)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(self.root)
+        with self._lock:
+            self._index[model_id] = meta
+        return meta
+
+    def meta(self, model_id: str) -> dict | None:
+        """The metadata of a model, or None if there is no such model."""
+        return self._index.get(model_id)
+
+    def page(self, page_size: int, after: str) -> tuple[list[dict], str]:
+        """Models newest first, starting after the model id `after` ("" = from the start)."""
+        with self._lock:
+            metas = sorted(self._index.values(), key=lambda m: (m["created"], m["model_id"]), reverse=True)
+        start = 0
+        if after:
+            ids = [m["model_id"] for m in metas]
+            if after not in ids:
+                raise InvalidArgument("page_token is not one returned by ListModels; "
+                                      "start again with an empty page_token")
+            start = ids.index(after) + 1
+        chunk = metas[start:start + page_size]
+        more = start + page_size < len(metas)
+        return chunk, (chunk[-1]["model_id"] if more and chunk else "")
+
+    def cached(self, model_id: str) -> LoadedModel | None:
+        """The loaded model if it is in memory (the hot path: one dict lookup)."""
+        return self._loaded.get(model_id)
+
+    def load(self, model_id: str) -> LoadedModel | None:
+        """The loaded model, reading and verifying it once; None if there is no such model."""
+        model = self._loaded.get(model_id)
+        if model is not None:
+            return model
+        with self._lock:
+            model = self._loaded.get(model_id)
+            meta = self._index.get(model_id)
+            if model is not None or meta is None:
+                return model
+            model = self._read(model_id, meta)
+            if len(self._loaded) >= MAX_CACHED_MODELS:
+                self._loaded.pop(next(iter(self._loaded)))  # oldest loaded goes first
+            self._loaded[model_id] = model
+        log.info("loaded model %s into memory", model_id)
+        return model
+
+    def _read(self, model_id: str, meta: dict) -> LoadedModel:
+        """Read weights.npz, check its sha256 and shapes, and build the frozen nets."""
+        path = self.root / model_id / "weights.npz"
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataLoss(f"model {model_id}: cannot read {path.name}: {exc}") from None
+        actual = sha256_hex(data)
+        if actual != meta["sha256"]:
+            raise DataLoss(f"model {model_id}: weights.npz is corrupt (sha256 {actual[:12]}... != "
+                           f"recorded {meta['sha256'][:12]}...); it is not served: retrain the model")
+        params = load_npz_bytes(data)
+        arch = meta["architecture"]
+        expected = {"W1": (arch["input_size"], arch["hidden_size"]), "b1": (arch["hidden_size"],),
+                    "W2": (arch["hidden_size"], arch["output_size"]), "b2": (arch["output_size"],)}
+        shapes = {name: params[name].shape for name in params}
+        if shapes != expected:
+            raise DataLoss(f"model {model_id}: weight shapes {shapes} do not match its architecture")
+        return LoadedModel.from_params(model_id, params, arch["activation"], arch["dtype"])

@@ -1,0 +1,119 @@
+"""NNServiceServicer: translation between gRPC messages and the job manager / model registry."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import grpc
+
+from protos import nn_service_pb2 as pb
+from protos import nn_service_pb2_grpc as pb_grpc
+from server.convert import job_to_status, model_to_info, train_request_to_spec
+from server.errors import InvalidArgument, ServiceError
+from server.ids import check_id
+from server.jobs import JobManager
+from server.serving import ModelRegistry
+from server.settings import Settings
+from server.tensors import decode_input, encode_probabilities
+
+log = logging.getLogger(__name__)
+
+
+def _abort(context: grpc.ServicerContext, exc: ServiceError) -> None:
+    """The one place where domain errors become gRPC status codes."""
+    context.abort(exc.code, exc.message)
+
+
+def _unary(method):
+    """Map ServiceError raised by a unary RPC method to its status code."""
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except ServiceError as exc:
+            _abort(context, exc)
+    return wrapper
+
+
+def _stream(method):
+    """Map ServiceError raised while producing a response stream to its status code."""
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            yield from method(self, request, context)
+        except ServiceError as exc:
+            _abort(context, exc)
+    return wrapper
+
+
+def _state_name(value: int) -> str | None:
+    """A JobState enum number -> the record's state name (None for UNSPECIFIED)."""
+    if value == pb.JOB_STATE_UNSPECIFIED:
+        return None
+    try:
+        return pb.JobState.Name(value).removeprefix("JOB_STATE_")
+    except ValueError:
+        raise InvalidArgument(f"state must be a JobState (0..6); got {value}") from None
+
+
+class NNServiceServicer(pb_grpc.NNServiceServicer):
+    """nnservice.v1.NNService: each method decodes, delegates and encodes."""
+
+    def __init__(self, settings: Settings, jobs: JobManager, models: ModelRegistry) -> None:
+        self._settings = settings
+        self._jobs = jobs
+        self._models = models
+
+    def __repr__(self) -> str:
+        return f"NNServiceServicer({self._jobs!r})"
+
+    @_unary
+    def Train(self, request, context):
+        """Validate the hyper-parameters and queue a job."""
+        spec = train_request_to_spec(request, self._settings)
+        record = self._jobs.submit(spec.config_dict(), spec.name)
+        return pb.TrainResponse(job_id=record.job_id, status=job_to_status(record))
+
+    @_unary
+    def GetStatus(self, request, context):
+        """The job's current status."""
+        return job_to_status(self._jobs.get(request.job_id))
+
+    @_unary
+    def Predict(self, request, context):
+        """Classes and probabilities from a cached, frozen model."""
+        batch = decode_input(request.input, self._settings.max_predict_rows)
+        probs = self._models.loaded(request.model_id).predict_proba(batch.x)
+        return pb.PredictResponse(model_id=request.model_id, classes=probs.argmax(axis=1).tolist(),
+                                  probabilities=encode_probabilities(probs, batch.as_floats))
+
+    @_stream
+    def WatchJob(self, request, context):
+        """Stream the job's status on every change until it ends or the client leaves."""
+        job_id = check_id(request.job_id, "job_id")
+        context.add_callback(lambda: self._jobs.wake(job_id))
+        for record in self._jobs.watch(job_id, context.is_active):
+            yield job_to_status(record)
+
+    @_unary
+    def CancelJob(self, request, context):
+        """Ask a queued or running job to stop."""
+        return job_to_status(self._jobs.cancel(request.job_id))
+
+    @_unary
+    def ListJobs(self, request, context):
+        """A page of jobs, newest first."""
+        jobs, token = self._jobs.list(_state_name(request.state), request.page_size, request.page_token)
+        return pb.ListJobsResponse(jobs=[job_to_status(j) for j in jobs], next_page_token=token)
+
+    @_unary
+    def ListModels(self, request, context):
+        """A page of models, newest first."""
+        metas, token = self._models.page(request.page_size, request.page_token)
+        return pb.ListModelsResponse(models=[model_to_info(m) for m in metas], next_page_token=token)
+
+    @_unary
+    def GetModel(self, request, context):
+        """One model's metadata."""
+        return model_to_info(self._models.meta(request.model_id))

@@ -1,0 +1,50 @@
+"""Model lookups for Predict, GetModel and ListModels, with the errors a client can act on."""
+
+from __future__ import annotations
+
+from server.errors import FailedPrecondition, NotFound
+from server.ids import check_id
+from server.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, JobManager
+from server.models import LoadedModel, ModelStore
+
+
+class ModelRegistry:
+    """Finds models by id; tells "no such model" (NOT_FOUND) from "job not done" (FAILED_PRECONDITION)."""
+
+    def __init__(self, models: ModelStore, jobs: JobManager) -> None:
+        self._models = models
+        self._jobs = jobs
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self._models!r})"
+
+    def loaded(self, model_id: str) -> LoadedModel:
+        """The frozen, in-memory model; the hot path is one dict lookup."""
+        model = self._models.cached(model_id)
+        if model is not None:
+            return model
+        check_id(model_id, "model_id")
+        model = self._models.load(model_id)
+        if model is None:
+            self._missing(model_id)
+        return model
+
+    def meta(self, model_id: str) -> dict:
+        """The stored metadata of a model."""
+        check_id(model_id, "model_id")
+        meta = self._models.meta(model_id)
+        if meta is None:
+            self._missing(model_id)
+        return meta
+
+    def page(self, page_size: int, page_token: str) -> tuple[list[dict], str]:
+        """A page of model metadata, newest first, and the token of the next page."""
+        return self._models.page(min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE), page_token)
+
+    def _missing(self, model_id: str) -> None:
+        """Raise the right error for an id without a model."""
+        state = self._jobs.state_of(model_id)
+        if state is None:
+            raise NotFound(f"no model with id {model_id!r} (a model id is the id of the job that trained it)")
+        raise FailedPrecondition(f"job {model_id} has no model yet: it is {state}; "
+                                 "only SUCCEEDED jobs have a model (watch the job, then predict)")

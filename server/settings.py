@@ -1,0 +1,114 @@
+"""Server settings: one frozen object, read from NNSVC_* variables and overridden by flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ENV_PREFIX = "NNSVC_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know at start-up; validated on construction."""
+
+    host: str = "0.0.0.0"
+    """Interface to listen on (NNSVC_HOST)."""
+    port: int = 50051
+    """TCP port to listen on; 0 picks a free one (NNSVC_PORT)."""
+    state_dir: Path = Path("./state")
+    """Directory for the job database, checkpoints and models (NNSVC_STATE_DIR)."""
+    mnist_dir: Path | None = None
+    """Directory holding the MNIST IDX files; None means nncore's per-user cache (NNSVC_MNIST_DIR)."""
+    allow_download: bool = False
+    """Whether a missing MNIST may be downloaded (NNSVC_ALLOW_DOWNLOAD)."""
+    max_concurrent_jobs: int = 2
+    """Training jobs that run at the same time (NNSVC_MAX_CONCURRENT_JOBS)."""
+    max_queued_jobs: int = 16
+    """Jobs that may wait for a worker; more are refused with RESOURCE_EXHAUSTED (NNSVC_MAX_QUEUED_JOBS)."""
+    max_message_bytes: int = 64 * 1024 * 1024
+    """Largest gRPC message received or sent, in bytes (NNSVC_MAX_MESSAGE_BYTES)."""
+    max_predict_rows: int = 65536
+    """Most rows (images) in one Predict request (NNSVC_MAX_PREDICT_ROWS)."""
+    max_hidden_size: int = 4096
+    """Largest hidden layer a job may ask for (NNSVC_MAX_HIDDEN_SIZE)."""
+    max_epochs: int = 200
+    """Most epochs a job may ask for (NNSVC_MAX_EPOCHS)."""
+    grpc_workers: int = 8
+    """Threads that serve RPCs; training never runs on them (NNSVC_GRPC_WORKERS)."""
+    shutdown_grace: float = 10.0
+    """Seconds a drain may take on SIGTERM/SIGINT before RPCs are cut (NNSVC_SHUTDOWN_GRACE)."""
+    log_level: str = "INFO"
+    """Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL (NNSVC_LOG_LEVEL)."""
+
+    def __post_init__(self) -> None:
+        """Normalise paths and reject values outside their range with a message naming it."""
+        object.__setattr__(self, "state_dir", Path(self.state_dir))
+        if self.mnist_dir is not None:
+            object.__setattr__(self, "mnist_dir", Path(self.mnist_dir))
+        object.__setattr__(self, "log_level", str(self.log_level).upper())
+        _check_range("port", self.port, 0, 65535)
+        for name in ("max_concurrent_jobs", "max_queued_jobs", "max_predict_rows",
+                     "max_hidden_size", "max_epochs", "grpc_workers"):
+            _check_range(name, getattr(self, name), 1, 10**9)
+        _check_range("max_message_bytes", self.max_message_bytes, 1024, 2**31 - 1)
+        if not 0.0 <= self.shutdown_grace <= 3600.0:
+            raise ValueError(f"shutdown_grace must be in [0, 3600] seconds, got {self.shutdown_grace}")
+        if not self.host:
+            raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
+        if self.log_level not in _LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+
+    @property
+    def log_level_number(self) -> int:
+        """The log level as a `logging` constant."""
+        return logging.getLevelName(self.log_level)
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from NNSVC_* variables of `environ` (default os.environ); others keep defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            key = ENV_PREFIX + field.name.upper()
+            raw = environ.get(key)
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(key, field.default, raw)
+        return cls(**values)
+
+
+def _check_range(name: str, value: object, low: int, high: int) -> None:
+    """Raise ValueError unless `value` is an int in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+def _parse(key: str, default: object, raw: str) -> object:
+    """Convert one environment string to the type of the field's default."""
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in _TRUE | _FALSE:
+                return lowered in _TRUE
+            raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path) or default is None:
+            return Path(raw).expanduser()
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"{key}={raw!r} is not valid: {exc}") from None

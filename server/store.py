@@ -1,0 +1,170 @@
+"""Job records in SQLite (one WAL file in the state dir) and per-job training checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+from server.fsutil import load_npz_bytes, npz_bytes, sha256_hex, write_bytes_atomic
+from server.records import ACTIVE_STATES, JobRecord
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- insertion order: newest first = seq DESC
+    job_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    config TEXT NOT NULL,                   -- JSON: TrainConfig fields + dataset
+    created REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    progress TEXT NOT NULL,                 -- JSON: epoch/iteration counters, loss, eta
+    history TEXT NOT NULL,                  -- JSON: list of epoch records
+    error TEXT NOT NULL,
+    model_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
+"""
+_PROGRESS = ("epoch", "total_epochs", "iteration", "total_iterations", "loss", "eta_seconds")
+_COLUMNS = "job_id, name, state, config, created, started, ended, progress, history, error, model_id"
+
+
+class JobStore:
+    """Durable job records: one SQLite connection shared by all threads behind a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema version {version}; this server reads "
+                               f"<= {SCHEMA_VERSION} (written by a newer nnservice?)")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def __repr__(self) -> str:
+        return f"JobStore({str(self.path)!r})"
+
+    def _row(self, job: JobRecord) -> tuple:
+        progress = {key: getattr(job, key) for key in _PROGRESS}
+        return (job.job_id, job.name, job.state, json.dumps(job.config), job.created, job.started,
+                job.ended, json.dumps(progress), json.dumps(job.history), job.error, job.model_id)
+
+    @staticmethod
+    def _record(row: tuple) -> JobRecord:
+        (job_id, name, state, config, created, started, ended, progress, history, error,
+         model_id) = row
+        return JobRecord(job_id=job_id, name=name, state=state, config=json.loads(config),
+                         created=created, started=started, ended=ended,
+                         history=json.loads(history), error=error, model_id=model_id,
+                         **json.loads(progress))
+
+    def insert(self, job: JobRecord) -> None:
+        """Add a new job record."""
+        with self._lock:
+            self._db.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                             self._row(job))
+
+    def update(self, job: JobRecord) -> None:
+        """Overwrite a job record (all fields but its id and position)."""
+        row = self._row(job)
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET name=?, state=?, config=?, created=?, started=?, ended=?, "
+                "progress=?, history=?, error=?, model_id=? WHERE job_id=?", row[1:] + row[:1])
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The record of `job_id`, or None."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return None if row is None else self._record(row)
+
+    def page(self, state: str | None, before: int | None, limit: int) -> tuple[list[JobRecord], int | None]:
+        """Up to `limit` records, newest first, optionally of one state and older than `before`;
+        returns the records and the position to continue from (None on the last page)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT seq, {_COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) "
+                "AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3",
+                (state, before, limit + 1)).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [self._record(row[1:]) for row in rows], (rows[-1][0] if more else None)
+
+    def active(self) -> list[JobRecord]:
+        """Jobs that were queued, running or cancelling, oldest first (for recovery)."""
+        marks = ",".join("?" * len(ACTIVE_STATES))
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({marks}) "
+                                    "ORDER BY seq", tuple(ACTIVE_STATES)).fetchall()
+        return [self._record(row) for row in rows]
+
+    def close(self) -> None:
+        """Close the database (later calls raise sqlite3.ProgrammingError)."""
+        with self._lock:
+            self._db.close()
+
+
+_ARRAYS_RE = re.compile(r"checkpoint-\d{4,}\.npz")
+
+
+class CheckpointError(Exception):
+    """A checkpoint exists but cannot be used."""
+
+
+class CheckpointStore:
+    """Epoch checkpoints of running jobs: jobs/<id>/checkpoint-NNNN.npz + checkpoint.json."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"CheckpointStore({str(self.root)!r})"
+
+    def save(self, job_id: str, epoch: int, arrays: dict, meta: dict) -> None:
+        """Persist one checkpoint; the json written last points at its arrays, so a crash
+        between the two writes leaves the previous checkpoint intact."""
+        folder = self.root / job_id
+        folder.mkdir(exist_ok=True)
+        name = f"checkpoint-{epoch:04d}.npz"
+        data = npz_bytes(arrays)
+        write_bytes_atomic(folder / name, data)
+        pointer = {"format": 1, "epoch": epoch, "arrays": name, "sha256": sha256_hex(data), "meta": meta}
+        write_bytes_atomic(folder / "checkpoint.json", json.dumps(pointer).encode())
+        for old in folder.glob("checkpoint-*.npz"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def load(self, job_id: str) -> tuple[dict, dict] | None:
+        """(arrays, meta) of the latest checkpoint, None if there is none; CheckpointError if unusable."""
+        pointer_path = self.root / job_id / "checkpoint.json"
+        if not pointer_path.exists():
+            return None
+        try:
+            pointer = json.loads(pointer_path.read_text())
+            if not _ARRAYS_RE.fullmatch(str(pointer["arrays"])):
+                raise CheckpointError(f"bad arrays file name {pointer['arrays']!r}")
+            data = (pointer_path.parent / pointer["arrays"]).read_bytes()
+            if sha256_hex(data) != pointer["sha256"]:
+                raise CheckpointError(f"{pointer['arrays']} fails its sha256 checksum")
+            return load_npz_bytes(data), pointer["meta"]
+        except CheckpointError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{type(exc).__name__}: {exc}") from exc
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job's checkpoints (after it ended)."""
+        shutil.rmtree(self.root / job_id, ignore_errors=True)

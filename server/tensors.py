@@ -1,0 +1,102 @@
+"""Tensor messages <-> NumPy arrays for Predict, without copying the payload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from protos import nn_service_pb2 as pb
+from server.errors import InvalidArgument
+
+INPUT_SIZE = 784
+IMAGE_SHAPE = (28, 28)
+MAX_ABS_INPUT = 1e6  # far beyond pixel scale; keeps scores finite in float32
+_SHAPES = "[N, 784] or [N, 28, 28]"
+_DTYPE_NAMES = {pb.DTYPE_UNSPECIFIED: "UNSPECIFIED (float32)", pb.DTYPE_FLOAT32: "FLOAT32",
+                pb.DTYPE_UINT8: "UINT8"}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A decoded Predict input: rows of 784 features, and how the answer should be encoded."""
+
+    x: np.ndarray          # (N, 784) float32 or uint8, possibly a read-only view of the message
+    as_floats: bool        # answer with float_data (input came as float_data)
+
+    @property
+    def is_uint8(self) -> bool:
+        """Whether the rows are raw pixels 0..255."""
+        return self.x.dtype == np.uint8
+
+
+def _rows(tensor: pb.Tensor, max_rows: int) -> int:
+    """Check the shape and return the number of rows N."""
+    shape = tuple(tensor.shape)
+    if not (len(shape) == 2 and shape[1] == INPUT_SIZE) and not (len(shape) == 3 and shape[1:] == IMAGE_SHAPE):
+        raise InvalidArgument(f"input shape must be {_SHAPES}; got {list(shape)}")
+    rows = shape[0]
+    if rows < 1:
+        raise InvalidArgument(f"input batch is empty: shape {list(shape)}; send 1 to {max_rows} rows")
+    if rows > max_rows:
+        raise InvalidArgument(f"input has {rows} rows; at most {max_rows} are allowed per Predict")
+    return rows
+
+
+def decode_input(tensor: pb.Tensor, max_rows: int) -> Batch:
+    """Validate a Predict input tensor and view it as (N, 784) float32 or uint8."""
+    rows = _rows(tensor, max_rows)
+    count = rows * INPUT_SIZE
+    has_floats, has_raw = len(tensor.float_data) > 0, len(tensor.raw_data) > 0
+    if has_floats and has_raw:
+        raise InvalidArgument("input must carry exactly one of float_data or raw_data, not both")
+    if not (has_floats or has_raw):
+        raise InvalidArgument(f"input has shape {list(tensor.shape)} but no float_data or raw_data")
+    if tensor.dtype not in _DTYPE_NAMES:
+        raise InvalidArgument(f"input dtype must be one of {', '.join(_DTYPE_NAMES.values())}; "
+                              f"got {tensor.dtype}")
+    if has_floats:
+        if tensor.dtype == pb.DTYPE_UINT8:
+            raise InvalidArgument("float_data is float32: dtype must be FLOAT32 or UNSPECIFIED, not UINT8")
+        if len(tensor.float_data) != count:
+            raise InvalidArgument(f"float_data has {len(tensor.float_data)} values; shape "
+                                  f"{list(tensor.shape)} needs {count}")
+        x = np.asarray(tensor.float_data, dtype=np.float32).reshape(rows, INPUT_SIZE)
+        _check_finite(x)
+        return Batch(x, as_floats=True)
+    itemsize = 1 if tensor.dtype == pb.DTYPE_UINT8 else 4
+    if len(tensor.raw_data) != count * itemsize:
+        raise InvalidArgument(f"raw_data has {len(tensor.raw_data)} bytes; shape {list(tensor.shape)} "
+                              f"of {_DTYPE_NAMES[tensor.dtype]} needs {count * itemsize}")
+    if itemsize == 1:
+        return Batch(np.frombuffer(tensor.raw_data, dtype=np.uint8).reshape(rows, INPUT_SIZE), False)
+    x = np.frombuffer(tensor.raw_data, dtype="<f4").reshape(rows, INPUT_SIZE)
+    _check_finite(x)
+    return Batch(x, as_floats=False)
+
+
+def _check_finite(x: np.ndarray) -> None:
+    """Reject NaN, Inf and absurd magnitudes (two reductions, no temporary array)."""
+    low, high = float(x.min()), float(x.max())  # NaN propagates through min/max
+    if not (-MAX_ABS_INPUT <= low and high <= MAX_ABS_INPUT):
+        raise InvalidArgument(f"input values must be finite and within [-{MAX_ABS_INPUT:g}, "
+                              f"{MAX_ABS_INPUT:g}] (pixels scaled to [0, 1]); found min {low}, max {high}")
+
+
+def encode_probabilities(probs: np.ndarray, as_floats: bool) -> pb.Tensor:
+    """(N, classes) probabilities -> Tensor, as float_data or raw little-endian float32."""
+    shape = list(probs.shape)
+    if as_floats:
+        return pb.Tensor(shape=shape, dtype=pb.DTYPE_FLOAT32, float_data=probs.ravel().tolist())
+    raw = np.ascontiguousarray(probs, dtype="<f4").tobytes()
+    return pb.Tensor(shape=shape, dtype=pb.DTYPE_FLOAT32, raw_data=raw)
+
+
+def encode_array(x: np.ndarray, *, as_floats: bool = False) -> pb.Tensor:
+    """A (N, 784) float32 or uint8 array -> Tensor (for tests and tools)."""
+    if x.dtype == np.uint8:
+        return pb.Tensor(shape=list(x.shape), dtype=pb.DTYPE_UINT8, raw_data=x.tobytes())
+    x = np.ascontiguousarray(x, dtype="<f4")
+    if as_floats:
+        return pb.Tensor(shape=list(x.shape), dtype=pb.DTYPE_FLOAT32, float_data=x.ravel().tolist())
+    return pb.Tensor(shape=list(x.shape), dtype=pb.DTYPE_FLOAT32, raw_data=x.tobytes())

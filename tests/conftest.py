@@ -1,0 +1,143 @@
+"""Shared fixtures: real servers on port 0 over a shared MNIST, a stub, and one trained model."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import NamedTuple
+
+import grpc
+import pytest
+
+from protos import nn_service_pb2 as pb
+from protos import nn_service_pb2_grpc as pb_grpc
+from server import NNServer, Settings, create_server
+from server.datasets import DatasetCache
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Small limits, so tests reach every edge quickly; override per test through make_server(**kw).
+TEST_SETTINGS = dict(
+    max_concurrent_jobs=2,
+    max_queued_jobs=4,
+    max_message_bytes=8 * 1024 * 1024,
+    max_predict_rows=10000,
+    max_hidden_size=512,
+    max_epochs=50,
+    grpc_workers=8,
+    shutdown_grace=2.0,
+)
+TRAIN_TIMEOUT = 120.0
+
+
+class RunningServer:
+    """A started NNServer on 127.0.0.1 and how to reach it."""
+
+    def __init__(self, server: NNServer, port: int, settings: Settings) -> None:
+        self.server = server
+        self.port = port
+        self.settings = settings
+        self.target = f"127.0.0.1:{port}"
+
+    def __repr__(self) -> str:
+        return f"RunningServer({self.target}, state_dir={str(self.settings.state_dir)!r})"
+
+    def stop(self, grace: float = 0) -> None:
+        """Drain and stop the server (idempotent)."""
+        self.server.stop(grace)
+
+
+class TrainedModel(NamedTuple):
+    """A server that holds a trained model, and that model's id."""
+
+    server: RunningServer
+    model_id: str
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The read-only MNIST IDX files at ../shared/data/mnist (relative to the repo root)."""
+    path = (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+    if not path.is_dir():
+        pytest.skip(f"MNIST not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_cache(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> DatasetCache:
+    """One in-memory MNIST for every server of the session (parsed once)."""
+    return DatasetCache(mnist_dir, tmp_path_factory.mktemp("mnist-cache"), allow_download=False)
+
+
+def _start(settings: Settings, datasets: DatasetCache | None) -> RunningServer:
+    """Create and start a server on a free loopback port."""
+    server, port = create_server(settings, "127.0.0.1:0", datasets=datasets)
+    server.start()
+    return RunningServer(server, port, settings)
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, mnist_dir: Path, mnist_cache: DatasetCache):
+    """make_server(**settings_overrides) -> RunningServer; every server is stopped at teardown.
+
+    Defaults: a fresh state_dir under tmp_path, the shared MNIST (parsed once per session)
+    and TEST_SETTINGS. Overriding mnist_dir or allow_download gives the server its own loader.
+    """
+    started: list[RunningServer] = []
+    counter = itertools.count()
+
+    def factory(**overrides) -> RunningServer:
+        datasets = overrides.pop("datasets", None)
+        if datasets is None and not {"mnist_dir", "allow_download"} & set(overrides):
+            datasets = mnist_cache
+        values = {**TEST_SETTINGS, "state_dir": tmp_path / f"state{next(counter)}",
+                  "mnist_dir": mnist_dir, **overrides}
+        running = _start(Settings(**values), datasets)
+        started.append(running)
+        return running
+
+    yield factory
+    for running in started:
+        running.stop(0)
+
+
+@pytest.fixture
+def nn_server(make_server) -> RunningServer:
+    """A server started with the test defaults."""
+    return make_server()
+
+
+@pytest.fixture
+def stub(nn_server: RunningServer):
+    """An NNServiceStub connected to nn_server."""
+    with grpc.insecure_channel(nn_server.target) as channel:
+        yield pb_grpc.NNServiceStub(channel)
+
+
+def wait_for_job(stub: pb_grpc.NNServiceStub, job_id: str, timeout: float = TRAIN_TIMEOUT) -> pb.JobStatus:
+    """Follow WatchJob until the job ends; returns its last status."""
+    last = None
+    for last in stub.WatchJob(pb.WatchJobRequest(job_id=job_id), timeout=timeout):
+        pass
+    return last
+
+
+@pytest.fixture(scope="session")
+def trained_model(mnist_dir: Path, mnist_cache: DatasetCache,
+                  tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """A session server holding one small MNIST model (784-32-10, 2 epochs on 5000 images)."""
+    settings = Settings(**{**TEST_SETTINGS, "state_dir": tmp_path_factory.mktemp("trained"),
+                           "mnist_dir": mnist_dir})
+    running = _start(settings, mnist_cache)
+    try:
+        with grpc.insecure_channel(running.target) as channel:
+            stub = pb_grpc.NNServiceStub(channel)
+            job_id = stub.Train(pb.TrainRequest(
+                name="shared test model", hidden_size=32, epochs=2, train_size=5000, eval_size=2000,
+                seed=1)).job_id
+            status = wait_for_job(stub, job_id)
+        if status.state != pb.JOB_STATE_SUCCEEDED:
+            raise RuntimeError(f"training the shared test model failed: {status}")
+        yield TrainedModel(running, status.model_id)
+    finally:
+        running.stop(0)
