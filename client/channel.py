@@ -82,17 +82,21 @@ def make_channel(
     certificate_chain: Optional[bytes] = None,
     tls: bool = False,
     token: Optional[str] = None,
+    retry_attempts: int = 5,
     options: Sequence[tuple] = (),
 ) -> grpc.Channel:
-    """A channel to `target`: TLS when asked or when any PEM is given, retries always on."""
+    """A channel to `target`: TLS when asked or when any PEM is given; UNAVAILABLE retried.
+
+    `retry_attempts` counts the first try (1 turns retries off; gRPC caps it at 5).
+    """
     if (private_key is None) != (certificate_chain is None):
         raise ValueError("private_key and certificate_chain go together (mutual TLS): give both or neither")
-    all_options = [
-        ("grpc.enable_retries", 1),
-        ("grpc.service_config", service_config()),
-        ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
-        *options,
-    ]
+    if not 1 <= retry_attempts <= 5:
+        raise ValueError(f"retry_attempts must be in 1..5, got {retry_attempts}")
+    retries = [("grpc.enable_retries", 0)]
+    if retry_attempts > 1:
+        retries = [("grpc.enable_retries", 1), ("grpc.service_config", service_config(retry_attempts))]
+    all_options = [*retries, ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES), *options]
     if tls or root_certificates or private_key:
         credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
         channel = grpc.secure_channel(target, credentials, options=all_options)

@@ -59,7 +59,8 @@ class NNClient:
 
     Every call has a deadline of `timeout` seconds (watch/wait: none unless
     given). UNAVAILABLE is retried with exponential backoff by gRPC itself
-    (see client.channel.service_config). Failed calls raise NNServiceError.
+    (client.channel.service_config; `retry_attempts` counts the first try).
+    Failed calls raise NNServiceError.
     TLS is used when `tls` is true or any PEM (bytes) is given; `token` is
     sent as `authorization: Bearer <token>`.
     """
@@ -76,6 +77,7 @@ class NNClient:
         certificate_chain: Optional[bytes] = None,
         tls: bool = False,
         token: Optional[str] = None,
+        retry_attempts: int = 5,
         options: Sequence[tuple] = (),
     ) -> None:
         if max_request_bytes < 4096 or max_batch_rows < 1:
@@ -86,7 +88,8 @@ class NNClient:
         self.max_batch_rows = max_batch_rows
         self._channel = make_channel(
             target, root_certificates=root_certificates, private_key=private_key,
-            certificate_chain=certificate_chain, tls=tls, token=token, options=options,
+            certificate_chain=certificate_chain, tls=tls, token=token,
+            retry_attempts=retry_attempts, options=options,
         )
         self._stub = pb_grpc.NNServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
