@@ -1,0 +1,104 @@
+"""nn-server / python -m server: run nnservice until SIGTERM or SIGINT, then drain."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from server.app import create_server
+from server.settings import Settings
+
+log = logging.getLogger("server")
+
+# flag -> (settings field, type, help); defaults come from NNSVC_* variables, then Settings.
+_FLAGS = {
+    "--host": ("host", str, "interface to listen on"),
+    "--port": ("port", int, "TCP port (0 picks a free one)"),
+    "--state-dir": ("state_dir", Path, "directory for the job database, checkpoints and models"),
+    "--mnist-dir": ("mnist_dir", Path, "directory with the MNIST IDX files; None means nncore's per-user cache"),
+    "--max-concurrent-jobs": ("max_concurrent_jobs", int, "training jobs run at the same time"),
+    "--max-queued-jobs": ("max_queued_jobs", int, "jobs that may wait for a worker before Train gets "
+                                                  "RESOURCE_EXHAUSTED"),
+    "--max-message-bytes": ("max_message_bytes", int, "largest gRPC message received or sent"),
+    "--max-predict-rows": ("max_predict_rows", int, "most images in one Predict"),
+    "--max-hidden-size": ("max_hidden_size", int, "largest hidden layer a job may ask for"),
+    "--max-epochs": ("max_epochs", int, "most epochs a job may ask for"),
+    "--grpc-workers": ("grpc_workers", int, "threads serving RPCs"),
+    "--shutdown-grace": ("shutdown_grace", float, "seconds a drain may take on SIGTERM/SIGINT"),
+    "--log-level": ("log_level", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+}
+
+
+def build_parser(defaults: Settings) -> argparse.ArgumentParser:
+    """The command line; every default shown is the effective one (environment included)."""
+    parser = argparse.ArgumentParser(
+        prog="nn-server", description="Train and serve NumPy neural networks over gRPC (nnservice.v1). "
+        "Every flag can also be set with an NNSVC_* environment variable, e.g. NNSVC_STATE_DIR.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for flag, (field, kind, text) in _FLAGS.items():
+        parser.add_argument(flag, dest=field, type=kind, default=getattr(defaults, field), help=text)
+    download = parser.add_mutually_exclusive_group()
+    download.add_argument("--allow-download", dest="allow_download", action="store_true",
+                          default=defaults.allow_download, help="download MNIST when it is missing")
+    download.add_argument("--no-download", dest="allow_download", action="store_false",
+                          default=argparse.SUPPRESS, help="never download MNIST; a missing dataset fails the job with what to do")
+    return parser
+
+
+def _address(host: str, port: int) -> str:
+    """host:port, with IPv6 literals in brackets."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _limit_blas_threads() -> None:
+    """One BLAS thread per call: jobs and Predicts already run in parallel threads, and a second
+    BLAS thread fighting them for the cores multiplies Predict tail latency."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags over NNSVC_* settings, serve, and drain on SIGTERM/SIGINT."""
+    try:
+        defaults = Settings.from_env()
+    except ValueError as exc:
+        print(f"nn-server: {exc}", file=sys.stderr)
+        return 2
+    parser = build_parser(defaults)
+    args = parser.parse_args(argv)
+    try:
+        settings = defaults.replace(**vars(args))
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=settings.log_level_number,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _limit_blas_threads()
+    try:
+        server, port = create_server(settings, _address(settings.host, settings.port))
+    except (OSError, RuntimeError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        log.info("%s received: draining (up to %.1fs)", signal.Signals(signum).name, settings.shutdown_grace)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    server.start()
+    while not stop.wait(1.0):
+        pass
+    server.stop(settings.shutdown_grace)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
