@@ -4,6 +4,7 @@ from __future__ import annotations
 import socket
 from typing import Callable
 
+import numpy as np
 import pytest
 
 from client.cli import main
@@ -28,3 +29,28 @@ def nnctl(capsys) -> Callable[..., tuple[int, str, str]]:
         return code, out, err
 
     return run
+
+
+TINY_JOB = dict(hidden_size=16, epochs=2, train_size=1000, eval_size=500, seed=3)
+#: A job long enough to still be running when the test cancels it.
+LONG_JOB = dict(hidden_size=64, epochs=50, seed=4)
+
+
+@pytest.fixture(scope="session")
+def correct_digit(trained_model, mnist_dir):
+    """(index, uint8 [28, 28] image, label) of an MNIST test image the shared model gets right.
+
+    Chosen by asking the model (through the SDK) rather than hard-coded, with a
+    clear margin so the PNG round trip cannot flip it.
+    """
+    from client import NNClient
+    from client.mnist import load_test_image
+
+    pairs = [load_test_image(mnist_dir, i) for i in range(100)]
+    images = np.stack([image for image, _ in pairs])
+    with NNClient(trained_model.server.target) as client:
+        prediction = client.predict(trained_model.model_id, images)
+    for index, (image, label) in enumerate(pairs):
+        if prediction.classes[index] == label and prediction.probabilities[index, label] > 0.8:
+            return index, image, label
+    pytest.fail("the shared test model got none of the first 100 test images right with p > 0.8")
