@@ -123,9 +123,11 @@ class TwoLayerNet:
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
         """Return the fraction of rows whose arg-max score equals t (labels or one-hot)."""
-        y = np.argmax(self.infer(x), axis=-1)
-        t = np.asarray(t)
-        if t.ndim != 1:
+        scores, t = self.infer(x), np.asarray(t)
+        if scores.ndim == 1:  # a single sample: label or one-hot row
+            scores, t = scores.reshape(1, -1), (t.reshape(1, -1) if t.size > 1 else t.reshape(1))
+        y = np.argmax(scores, axis=1)
+        if t.ndim == 2:
             t = np.argmax(t, axis=1)
         return float(np.sum(y == t)) / float(y.shape[0])
 

@@ -106,17 +106,70 @@ def _restore(state: TrainState, net: TwoLayerNet, optimizer: Optimizer, rng: np.
     return History.from_dict(state.history, net)
 
 
-def _snapshot(epoch: int, iteration: int, net: TwoLayerNet, optimizer: Optimizer,
-              rng: np.random.Generator, history: History) -> TrainState:
-    """Return a TrainState holding copies of everything needed to continue."""
-    return TrainState(
-        epoch=epoch,
-        iteration=iteration,
-        params={k: v.copy() for k, v in net.params.items()},
-        optimizer_state=optimizer.state_dict(),
-        rng_state=rng.bit_generator.state,
-        history=history.to_dict(),
-    )
+class _Run:
+    """One training run: checked data, network, optimizer, sampling RNG and step schedule."""
+
+    def __init__(self, cfg: TrainConfig, data: tuple, net: TwoLayerNet | None) -> None:
+        x_train, t_train, x_test, t_test = data
+        x_train, x_test = _as_rows(x_train, "x_train"), _as_rows(x_test, "x_test")
+        t_train, t_test = _check_pair(x_train, t_train, "train"), _check_pair(x_test, t_test, "test")
+        if cfg.train_size is not None:
+            x_train, t_train = x_train[: cfg.train_size], t_train[: cfg.train_size]
+        if net is None:
+            classes = t_train.shape[1] if t_train.ndim == 2 else int(max(t_train.max(), t_test.max())) + 1
+            net = build_network(cfg, x_train.shape[1], classes)
+        elif net.input_size != x_train.shape[1]:
+            raise ValueError(f"net expects {net.input_size} input features; data has {x_train.shape[1]}")
+        self.cfg, self.net = cfg, net
+        self.x_train, self.t_train, self.x_test, self.t_test = x_train, t_train, x_test, t_test
+        self.n = x_train.shape[0]
+        self.batch_size = min(cfg.batch_size, self.n)
+        self.ipe = max(self.n // self.batch_size, 1)  # iterations per epoch, as in the text
+        self.total = cfg.iterations if cfg.iterations is not None else cfg.epochs * self.ipe
+        self.total_epochs = math.ceil(self.total / self.ipe)
+        self.optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
+        self.rng = np.random.default_rng(_seeds(cfg.seed)[1])
+
+    def run_epoch(self, epoch: int, history: History, on_progress, should_stop) -> EpochRecord | None:
+        """Train one epoch and evaluate; return its record, or None if should_stop() said so."""
+        steps = min(self.ipe, self.total - epoch * self.ipe)
+        perm = self.rng.permutation(self.n) if self.cfg.sampling == "shuffle" else None
+        iteration, loss_sum, bs = epoch * self.ipe, 0.0, self.batch_size
+        net, optimizer = self.net, self.optimizer
+        started = time.perf_counter()
+        for i in range(steps):
+            if should_stop is not None and should_stop():
+                log.info("training stopped at iteration %d of %d", iteration, self.total)
+                return None
+            idx = perm[i * bs : (i + 1) * bs] if perm is not None else self.rng.choice(self.n, bs)
+            grads = net.gradient(_to_float(self.x_train[idx], net.dtype), self.t_train[idx])
+            optimizer.lr = _learning_rate(self.cfg, iteration, self.total)
+            optimizer.update(net.params, grads)
+            loss = net.lastLayer.loss
+            iteration += 1
+            loss_sum += loss
+            history.train_loss_list.append(loss)
+            if on_progress is not None and i < steps - 1:  # the epoch's last call carries its record
+                on_progress(Progress(epoch, self.total_epochs, iteration, self.total, loss))
+        seconds = time.perf_counter() - started
+        return EpochRecord(
+            epoch=epoch + 1,
+            loss=loss_sum / steps,
+            train_accuracy=_accuracy(net, self.x_train, self.t_train, self.cfg.eval_size),
+            test_accuracy=_accuracy(net, self.x_test, self.t_test, self.cfg.eval_size),
+            seconds=seconds,
+        )
+
+    def snapshot(self, epoch: int, history: History) -> TrainState:
+        """Return a TrainState holding copies of everything needed to continue after `epoch`."""
+        return TrainState(
+            epoch=epoch,
+            iteration=min(epoch * self.ipe, self.total),
+            params={k: v.copy() for k, v in self.net.params.items()},
+            optimizer_state=self.optimizer.state_dict(),
+            rng_state=self.rng.bit_generator.state,
+            history=history.to_dict(),
+        )
 
 
 def train(
@@ -134,62 +187,25 @@ def train(
 ) -> History:
     """Train on mini-batches as configured and return the History (net included)."""
     config.validate()
-    cfg = config.resolved()
-    x_train, x_test = _as_rows(x_train, "x_train"), _as_rows(x_test, "x_test")
-    t_train, t_test = _check_pair(x_train, t_train, "train"), _check_pair(x_test, t_test, "test")
-    if cfg.train_size is not None:
-        x_train, t_train = x_train[: cfg.train_size], t_train[: cfg.train_size]
-    if net is None:
-        classes = t_train.shape[1] if t_train.ndim == 2 else int(max(t_train.max(), t_test.max())) + 1
-        net = build_network(cfg, x_train.shape[1], classes)
-    elif net.input_size != x_train.shape[1]:
-        raise ValueError(f"net expects {net.input_size} input features; data has {x_train.shape[1]}")
-
-    n = x_train.shape[0]
-    batch_size = min(cfg.batch_size, n)
-    ipe = max(n // batch_size, 1)  # iterations per epoch, as in the text
-    total = cfg.iterations if cfg.iterations is not None else cfg.epochs * ipe
-    total_epochs = math.ceil(total / ipe)
-    optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
-    rng = np.random.default_rng(_seeds(cfg.seed)[1])
-    history = _restore(resume, net, optimizer, rng, ipe, total) if resume is not None else History(net=net)
+    run = _Run(config.resolved(), (x_train, t_train, x_test, t_test), net)
+    if resume is not None:
+        history = _restore(resume, run.net, run.optimizer, run.rng, run.ipe, run.total)
+    else:
+        history = History(net=run.net)
     history.stopped = False
-    start_epoch = resume.epoch if resume is not None else 0
-    log.debug("training %r for %d iterations (%d per epoch), %s", net, total, ipe, cfg)
-
-    for epoch in range(start_epoch, total_epochs):
-        steps = min(ipe, total - epoch * ipe)
-        perm = rng.permutation(n) if cfg.sampling == "shuffle" else None
-        iteration, loss_sum = epoch * ipe, 0.0
-        started = time.perf_counter()
-        for i in range(steps):
-            if should_stop is not None and should_stop():
-                log.info("training stopped at iteration %d of %d", iteration, total)
-                history.stopped = True
-                return history
-            idx = perm[i * batch_size : (i + 1) * batch_size] if perm is not None else rng.choice(n, batch_size)
-            grads = net.gradient(_to_float(x_train[idx], net.dtype), t_train[idx])
-            optimizer.lr = _learning_rate(cfg, iteration, total)
-            optimizer.update(net.params, grads)
-            loss = net.lastLayer.loss
-            iteration += 1
-            loss_sum += loss
-            history.train_loss_list.append(loss)
-            if on_progress is not None and i < steps - 1:
-                on_progress(Progress(epoch, total_epochs, iteration, total, loss))
-        seconds = time.perf_counter() - started
-        record = EpochRecord(
-            epoch=epoch + 1,
-            loss=loss_sum / steps,
-            train_accuracy=_accuracy(net, x_train, t_train, cfg.eval_size),
-            test_accuracy=_accuracy(net, x_test, t_test, cfg.eval_size),
-            seconds=seconds,
-        )
+    log.debug("training %r for %d iterations (%d per epoch), %s", run.net, run.total, run.ipe, run.cfg)
+    for epoch in range(resume.epoch if resume is not None else 0, run.total_epochs):
+        record = run.run_epoch(epoch, history, on_progress, should_stop)
+        if record is None:
+            history.stopped = True
+            break
         history.add_epoch(record)
-        log.info("epoch %d/%d: loss %.4f, train acc %.4f, test acc %.4f, %.2fs",
-                 record.epoch, total_epochs, record.loss, record.train_accuracy, record.test_accuracy, seconds)
+        log.info("epoch %d/%d: loss %.4f, train acc %.4f, test acc %.4f, %.2fs", record.epoch,
+                 run.total_epochs, record.loss, record.train_accuracy, record.test_accuracy, record.seconds)
         if on_progress is not None:
-            on_progress(Progress(epoch + 1, total_epochs, iteration, total, loss, record))
+            iteration = min((epoch + 1) * run.ipe, run.total)
+            on_progress(Progress(epoch + 1, run.total_epochs, iteration, run.total,
+                                 history.train_loss_list[-1], record))
         if on_epoch_end is not None:
-            on_epoch_end(_snapshot(epoch + 1, iteration, net, optimizer, rng, history))
+            on_epoch_end(run.snapshot(epoch + 1, history))
     return history

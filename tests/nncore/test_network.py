@@ -187,3 +187,12 @@ def test_frozen_copy_is_read_only_and_independent(rng):
     assert not np.array_equal(frozen.infer(x), net.infer(x))
     assert frozen.config == net.config
     assert "6-5-4" in repr(frozen)
+
+
+def test_accuracy_of_a_single_sample(rng):
+    net = TwoLayerNet(5, 4, 3, 1.0, seed=0)
+    x = rng.standard_normal(5)
+    label = int(net.infer(x).argmax())
+    assert net.accuracy(x, label) == 1.0
+    assert net.accuracy(x, np.eye(3)[label]) == 1.0
+    assert net.accuracy(x, (label + 1) % 3) == 0.0
