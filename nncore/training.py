@@ -59,6 +59,16 @@ def _check_pair(x: np.ndarray, t: np.ndarray, name: str) -> np.ndarray:
     return t
 
 
+def _check_targets(t: np.ndarray, classes: int, name: str) -> None:
+    """Raise ValueError unless t is integer labels in [0, classes) or one-hot with `classes` columns."""
+    if t.ndim == 2:
+        if t.shape[1] != classes:
+            raise ValueError(f"{name}: one-hot targets must have {classes} columns; got {t.shape[1]}")
+    elif not np.issubdtype(t.dtype, np.integer) or t.min() < 0 or t.max() >= classes:
+        raise ValueError(f"{name}: labels must be integers in [0, {classes - 1}]; got {t.dtype} "
+                         f"in [{t.min()}, {t.max()}]")
+
+
 def _to_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Return x in dtype; uint8 pixels are divided by 255 (same rounding as load_mnist)."""
     if x.dtype == np.uint8:
@@ -120,6 +130,8 @@ class _Run:
             net = build_network(cfg, x_train.shape[1], classes)
         elif net.input_size != x_train.shape[1]:
             raise ValueError(f"net expects {net.input_size} input features; data has {x_train.shape[1]}")
+        _check_targets(t_train, net.output_size, "t_train")
+        _check_targets(t_test, net.output_size, "t_test")
         self.cfg, self.net = cfg, net
         self.x_train, self.t_train, self.x_test, self.t_test = x_train, t_train, x_test, t_test
         self.n = x_train.shape[0]

@@ -168,5 +168,9 @@ def test_bad_inputs_raise_value_errors(data):
         train(TrainConfig(batch_size=0), *data)
     with pytest.raises(ValueError, match="train: need N >= 1 rows"):
         train(TrainConfig(**BASE), x_train, t_train[:-1], x_test, t_test)
+    with pytest.raises(ValueError, match=r"t_test: labels must be integers in \[0, 3\]"):
+        train(TrainConfig(**BASE), x_train, t_train, x_test, t_test + 4, net=TwoLayerNet(24, 4, 4))
+    with pytest.raises(ValueError, match="t_train: one-hot targets must have 4 columns"):
+        train(TrainConfig(**BASE), x_train, np.eye(5)[t_train], x_test, t_test, net=TwoLayerNet(24, 4, 4))
     with pytest.raises(ValueError, match="x_train must be a uint8 or float array"):
         train(TrainConfig(**BASE), x_train.astype(np.int64), t_train, x_test, t_test)
