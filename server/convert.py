@@ -130,7 +130,9 @@ def epoch_to_proto(record: dict) -> pb.EpochMetrics:
 def _timestamp(message, seconds: float | None) -> None:
     """Fill a Timestamp sub-message from Unix seconds, leaving it unset for None."""
     if seconds is not None:
-        message.FromNanoseconds(int(seconds * 1e9))
+        whole = math.floor(seconds)
+        nanos = min(round((seconds - whole) * 1e9), 999_999_999)  # split first: no float rounding of 1e18
+        message.seconds, message.nanos = whole, nanos
 
 
 def job_to_status(job: JobRecord) -> pb.JobStatus:

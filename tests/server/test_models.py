@@ -1,0 +1,152 @@
+"""ModelStore: round trip, checksum, crash mid-write, no pickle, and the serving copies."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from nncore.network import TwoLayerNet
+
+from server.errors import DataLoss
+from server.fsutil import npz_bytes
+from server.models import MAX_CACHED_MODELS, ModelStore
+
+
+def make_net(seed: int = 0, hidden: int = 16) -> TwoLayerNet:
+    return TwoLayerNet(784, hidden, 10, activation="relu", weight_init="he", seed=seed)
+
+
+def meta_of(net: TwoLayerNet, job_id: str) -> dict:
+    return {"job_id": job_id, "name": "test", "architecture": net.config,
+            "config": {"hidden_size": net.hidden_size}, "final_metrics": None}
+
+
+def save(store: ModelStore, model_id: str, seed: int = 0) -> TwoLayerNet:
+    net = make_net(seed)
+    store.save(model_id, net.params, meta_of(net, model_id))
+    return net
+
+
+@pytest.fixture
+def x() -> np.ndarray:
+    return np.random.default_rng(5).random((4, 784), dtype=np.float32)
+
+
+def test_round_trip_through_a_fresh_store_predicts_like_the_original(tmp_path, x):
+    net = save(ModelStore(tmp_path), "m1")
+    store = ModelStore(tmp_path)  # as after a restart
+    meta = store.meta("m1")
+    assert meta["model_id"] == "m1" and meta["architecture"]["hidden_size"] == 16
+    assert meta["size_bytes"] == (tmp_path / "m1" / "weights.npz").stat().st_size
+    model = store.load("m1")
+    np.testing.assert_allclose(model.predict_proba(x), net.predict_proba(x), rtol=1e-6)
+    assert all(not a.flags.writeable for a in model.net.params.values())
+    assert store.load("m1") is model and store.cached("m1") is model
+    assert store.load("unknown") is None and store.cached("unknown") is None
+
+
+def test_uint8_pixels_give_the_same_answer_as_scaled_floats(tmp_path):
+    save(store := ModelStore(tmp_path), "m1")
+    pixels = np.random.default_rng(2).integers(0, 256, (5, 784), dtype=np.uint8)
+    model = store.load("m1")
+    np.testing.assert_allclose(model.predict_proba(pixels), model.predict_proba(pixels / np.float32(255)),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_a_flipped_byte_is_caught_by_the_checksum(tmp_path, x):
+    save(ModelStore(tmp_path), "m1")
+    path = tmp_path / "m1" / "weights.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataLoss, match=r"model m1: weights.npz is corrupt .*retrain"):
+        ModelStore(tmp_path).load("m1")
+
+
+def test_a_rename_that_fails_leaves_no_model_and_no_leftovers(tmp_path, monkeypatch):
+    store = ModelStore(tmp_path)
+
+    def crash(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("server.models.os.rename", crash)
+    with pytest.raises(OSError, match="No space"):
+        save(store, "m1")
+    assert list(tmp_path.iterdir()) == [] and store.meta("m1") is None
+
+
+def test_a_kill_between_writes_leaves_only_a_temporary_dir_that_is_swept(tmp_path, monkeypatch):
+    store = ModelStore(tmp_path)
+    calls = []
+    real = os.fsync
+
+    class Killed(BaseException):
+        """Stands in for SIGKILL: nothing after this line runs."""
+
+    def killed_after_weights(fd):
+        calls.append(fd)
+        real(fd)
+        if len(calls) == 1:  # weights.npz written and synced, model.json not yet
+            raise Killed
+
+    monkeypatch.setattr("server.fsutil.os.fsync", killed_after_weights)
+    monkeypatch.setattr("server.models.shutil.rmtree", lambda *a, **k: None)  # a kill cleans nothing
+    with pytest.raises(Killed):
+        save(store, "m1")
+    monkeypatch.undo()
+    assert [p.name.startswith(".tmp-m1") for p in tmp_path.iterdir()] == [True]
+    restarted = ModelStore(tmp_path)
+    assert list(tmp_path.iterdir()) == [] and restarted.meta("m1") is None and restarted.load("m1") is None
+
+
+def test_saving_over_an_existing_model_fails_and_keeps_it(tmp_path, x):
+    store = ModelStore(tmp_path)
+    net = save(store, "m1", seed=0)
+    with pytest.raises(OSError):
+        save(store, "m1", seed=1)
+    np.testing.assert_allclose(ModelStore(tmp_path).load("m1").predict_proba(x), net.predict_proba(x), rtol=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == ["m1"]
+
+
+def test_no_pickle_weights_load_with_allow_pickle_false_and_hold_only_numbers(tmp_path):
+    save(ModelStore(tmp_path), "m1")
+    path = tmp_path / "m1" / "weights.npz"
+    with np.load(path, allow_pickle=False) as npz:
+        assert sorted(npz.files) == ["W1", "W2", "b1", "b2"]
+        assert all(npz[name].dtype == np.float32 for name in npz.files)
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            header = archive.read(name)[:128]
+            assert b"'descr': '<f4'" in header and b"|O" not in header
+    json.loads((tmp_path / "m1" / "model.json").read_text())  # plain JSON metadata
+
+
+def test_object_arrays_are_refused():
+    with pytest.raises(ValueError, match="dtype object"):
+        npz_bytes({"W1": np.array([{"evil": 1}], dtype=object)})
+
+
+def test_shapes_that_contradict_the_architecture_are_data_loss(tmp_path):
+    net = make_net()
+    meta = meta_of(net, "m1")
+    meta["architecture"] = dict(meta["architecture"], hidden_size=17)
+    ModelStore(tmp_path).save("m1", net.params, meta)
+    with pytest.raises(DataLoss, match="do not match its architecture"):
+        ModelStore(tmp_path).load("m1")
+
+
+def test_pages_are_newest_first_and_the_cache_is_bounded(tmp_path):
+    store = ModelStore(tmp_path)
+    net = make_net(hidden=2)
+    for i in range(MAX_CACHED_MODELS + 2):
+        store.save(f"m{i:02d}", net.params, dict(meta_of(net, f"m{i:02d}"), created=1000.0 + i))
+    first, token = store.page(5, "")
+    assert [m["model_id"] for m in first] == [f"m{i:02d}" for i in range(33, 28, -1)] and token == "m29"
+    rest, end = store.page(100, token)
+    assert len(rest) == MAX_CACHED_MODELS + 2 - 5 and end == ""
+    for i in range(MAX_CACHED_MODELS + 2):
+        store.load(f"m{i:02d}")
+    assert sum(store.cached(f"m{i:02d}") is not None for i in range(MAX_CACHED_MODELS + 2)) == MAX_CACHED_MODELS
