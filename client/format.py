@@ -67,7 +67,7 @@ def job_detail(job: JobStatus) -> str:
     if not job.history:
         return head
     history = table(("EPOCH", "LOSS", "TRAIN ACC", "TEST ACC", "SECONDS"), [
-        (m.epoch, f"{m.loss:.4f}", percent(m.train_accuracy), percent(m.test_accuracy), f"{m.seconds:.1f}")
+        (m.epoch, f"{m.loss:.4f}", percent(m.train_accuracy), percent(m.test_accuracy), f"{m.seconds:.2f}")
         for m in job.history
     ])
     return f"{head}\n\n{history}"
