@@ -74,7 +74,8 @@ def _read_cache(path: Path, stamp: str | None) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # Our own file object: np.load(path) leaks its handle when the zip is corrupt.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             if stamp is not None and str(npz["stamp"][()]) != stamp:
                 log.info("MNIST cache %s is stale; rebuilding it", path)
                 return None
