@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
+    _job_commands(command)
+    _model_commands(command)
+    return parser
+
+
+def _job_commands(command) -> None:
+    """train, status, watch, cancel, jobs and plot."""
     _train_options(command("train", commands.cmd_train, "queue a training job (optionally --wait for it)"))
     command("status", commands.cmd_status, "show a job's status and history").add_argument("job", metavar="JOB")
     watch = command("watch", commands.cmd_watch,
@@ -105,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = command("jobs", commands.cmd_jobs, "list jobs, newest first")
     jobs.add_argument("--state", type=str.upper, choices=JOB_STATES, help="only jobs in this state")
     jobs.add_argument("--limit", type=int, default=None, help="at most N jobs")
+    plot = command("plot", commands.cmd_plot, "draw a job's loss and accuracy curves into a PNG")
+    plot.add_argument("job", metavar="JOB")
+    plot.add_argument("-o", "--output", default="curves.png", metavar="PNG", help="output file (default curves.png)")
+
+
+def _model_commands(command) -> None:
+    """models, model, predict and health."""
     command("models", commands.cmd_models, "list models, newest first").add_argument(
         "--limit", type=int, default=None, help="at most N models")
     command("model", commands.cmd_model, "show one model").add_argument("model", metavar="MODEL")
@@ -119,10 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="directory with t10k-*-ubyte[.gz] (env NNSVC_MNIST_DIR)")
     command("health", commands.cmd_health, "check the server's health (exit 0 only if SERVING)").add_argument(
         "--service", default="", help="a service name, e.g. nnservice.v1.NNService (default: the server)")
-    plot = command("plot", commands.cmd_plot, "draw a job's loss and accuracy curves into a PNG")
-    plot.add_argument("job", metavar="JOB")
-    plot.add_argument("-o", "--output", default="curves.png", metavar="PNG", help="output file (default curves.png)")
-    return parser
 
 
 def make_client(args: argparse.Namespace) -> NNClient:

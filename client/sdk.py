@@ -62,7 +62,8 @@ class NNClient:
     (client.channel.service_config; `retry_attempts` counts the first try).
     Failed calls raise NNServiceError.
     TLS is used when `tls` is true or any PEM (bytes) is given; `token` is
-    sent as `authorization: Bearer <token>`.
+    sent as `authorization: Bearer <token>`. One client may be shared by
+    threads (it holds no state besides the gRPC channel).
     """
 
     def __init__(
@@ -107,10 +108,10 @@ class NNClient:
         """Close the channel; calls in flight are cancelled."""
         self._channel.close()
 
-    def _call(self, method: str, request, timeout: Optional[float] = None):
+    def _call(self, method: str, request):
         """Run a unary RPC with the client's deadline, mapping errors to NNServiceError."""
         with _rpc(method):
-            return getattr(self._stub, method)(request, timeout=timeout or self.timeout)
+            return getattr(self._stub, method)(request, timeout=self.timeout)
 
     def train(self, **hyperparameters) -> tuple[str, JobStatus]:
         """Queue a training job; returns (job_id, first status). See TRAIN_PARAMETERS."""
