@@ -49,8 +49,8 @@ class NNServer:
 
     def start(self) -> NNServer:
         """Start serving, resume interrupted jobs, and report SERVING."""
+        self._jobs.recover()  # before the first RPC, so no request sees a half-recovered job
         self._server.start()
-        self._jobs.recover()
         for name in HEALTH_SERVICES:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("nnservice listening on port %d (state dir %s)", self.port, self.settings.state_dir)

@@ -112,12 +112,9 @@ class JobManager:
         job = self._active.get(job_id)
         if job is not None:
             return job.snapshot()
-        record = self._store.get(job_id)
+        record = self._store.get(job_id)  # finished jobs leave memory only once stored
         if record is None:
-            job = self._active.get(job_id)  # it may have finished between the two lookups
-            if job is None:
-                raise NotFound(f"no job with id {job_id!r}")
-            return job.snapshot()
+            raise NotFound(f"no job with id {job_id!r}")
         return record
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -125,11 +122,13 @@ class JobManager:
         check_id(job_id, "job_id")
         with self._lock:
             job = self._active.get(job_id)
-            if job is None:
-                record = self.get(job_id)
+            record = job.snapshot() if job is not None else self.get(job_id)
+            if record.finished:
                 raise FailedPrecondition(f"job {job_id} already ended ({record.state}); only QUEUED or "
                                          "RUNNING jobs can be cancelled")
-            state = job.snapshot().state
+            if job is None:  # on disk as active but not (yet) ours: only during start-up recovery
+                raise Unavailable(f"job {job_id} is being recovered after a restart; retry in a moment")
+            state = record.state
             if state == QUEUED and job.future is not None and job.future.cancel():
                 self._runner.finish(job, CANCELLED)
             elif state in (QUEUED, RUNNING):

@@ -173,6 +173,8 @@ class JobRunner:
     def transition(self, job: ActiveJob, state: str) -> None:
         """Move an active job to a non-final state (CANCELLING) and record it."""
         with job.changed:
+            if job.record.finished:  # it ended while the request was on its way
+                return
             old, job.record.state = job.record.state, state
             job.bump()
             snapshot = job.record.copy()
@@ -186,12 +188,15 @@ class JobRunner:
             old, record.state, record.ended, record.eta_seconds = record.state, state, time.time(), 0.0
             for name, value in fields.items():
                 setattr(record, name, value)
-            job.bump()
             snapshot = record.copy()
         log.info("job %s: %s -> %s%s", snapshot.job_id, old, state,
                  f" ({snapshot.error})" if snapshot.error else "")
-        if self._persist(snapshot):
+        stored = self._persist(snapshot)
+        if stored:
             self._checkpoints.delete(snapshot.job_id)
+        with job.changed:  # watchers hear of the end only once it is on disk
+            job.bump()
+        if stored:
             self._on_done(job)
 
     def _persist(self, record: JobRecord) -> bool:

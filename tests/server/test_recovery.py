@@ -1,0 +1,115 @@
+"""Shutdown and restart: running jobs stop at a checkpoint and resume; leftovers are settled."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from server_testutils import FakeDatasets, Harness, wait_until
+
+from server.records import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord
+from server.store import CheckpointStore, JobStore
+
+
+@pytest.fixture
+def datasets() -> FakeDatasets:
+    return FakeDatasets()
+
+
+def weights(state_dir, model_id: str) -> dict:
+    with np.load(state_dir / "models" / model_id / "weights.npz", allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def test_a_job_stopped_by_shutdown_resumes_and_ends_like_an_uninterrupted_run(tmp_path, datasets, monkeypatch):
+    reference = Harness(tmp_path / "reference", datasets)
+    ref_id = reference.submit(epochs=4, seed=7)
+    assert reference.finish(ref_id)[-1].state == SUCCEEDED
+    reference.close()
+
+    saved, release = threading.Event(), threading.Event()
+    real_save = CheckpointStore.save
+
+    def save_then_hold(self, job_id, epoch, arrays, meta):
+        real_save(self, job_id, epoch, arrays, meta)
+        if epoch == 2:
+            saved.set()
+            release.wait(10)
+
+    monkeypatch.setattr(CheckpointStore, "save", save_then_hold)
+    first = Harness(tmp_path / "state", datasets)
+    job_id = first.submit(epochs=4, seed=7)
+    assert saved.wait(20)
+    before = first.jobs.get(job_id)
+    stopper = threading.Thread(target=first.jobs.shutdown, args=(10.0,))
+    stopper.start()
+    wait_until(lambda: first.jobs.get(job_id).state == RUNNING)  # stop requested, still running
+    release.set()
+    stopper.join(10)
+    first.jobs.close()
+    monkeypatch.undo()
+
+    on_disk = JobStore(tmp_path / "state" / "jobs.sqlite3")
+    assert on_disk.get(job_id).state == RUNNING  # left resumable, not failed
+    on_disk.close()
+    second = Harness(tmp_path / "state", datasets)
+    second.jobs.recover()
+    resumed = second.jobs.get(job_id)
+    assert resumed.state in (QUEUED, RUNNING) and resumed.epoch >= 2
+    last = second.finish(job_id)[-1]
+    second.close()
+    assert last.state == SUCCEEDED and [r["epoch"] for r in last.history] == [1, 2, 3, 4]
+    assert last.history[0]["seconds"] == before.history[0]["seconds"]  # kept, not re-run
+    mine, ref = weights(tmp_path / "state", job_id), weights(tmp_path / "reference", ref_id)
+    for name in ref:
+        np.testing.assert_array_equal(mine[name], ref[name])
+
+
+def record(job_id: str, state: str, config: dict) -> JobRecord:
+    return JobRecord(job_id=job_id, name="", config=config, state=state, created=1.0, started=2.0,
+                     total_epochs=config["epochs"])
+
+
+def test_leftover_jobs_are_settled_or_resumed_on_start(tmp_path, datasets):
+    h = Harness(tmp_path / "state", datasets)
+    done = h.submit()
+    h.finish(done)
+    config = h.jobs.get(done).config
+    h.close()
+    store = JobStore(tmp_path / "state" / "jobs.sqlite3")
+    store.insert(record("cancelling", CANCELLING, config))
+    store.insert(record("queued", QUEUED, config))
+    store.insert(record("broken", RUNNING, config))
+    store.insert(record("badconfig", RUNNING, dict(config, hidden_size=-1)))
+    store.close()
+    broken = tmp_path / "state" / "jobs" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "checkpoint.json").write_text("{not json")
+
+    h = Harness(tmp_path / "state", datasets)
+    h.jobs.recover()
+    assert h.jobs.get("cancelling").state == CANCELLED
+    for job_id in ("broken", "badconfig"):
+        failed = h.jobs.get(job_id)
+        assert failed.state == FAILED and failed.error.startswith("interrupted by server restart")
+    assert not broken.exists()
+    assert h.finish("queued")[-1].state == SUCCEEDED  # no checkpoint: ran from the start
+    assert h.jobs.get(done).state == SUCCEEDED and h.models.meta(done) is not None
+    h.close()
+
+
+def test_a_job_that_died_after_saving_its_model_is_marked_succeeded(tmp_path, datasets):
+    h = Harness(tmp_path / "state", datasets)
+    job_id = h.submit()
+    h.finish(job_id)
+    config = h.jobs.get(job_id).config
+    h.close()
+    store = JobStore(tmp_path / "state" / "jobs.sqlite3")
+    store.update(record(job_id, RUNNING, config))  # as if killed before recording SUCCEEDED
+    store.close()
+    h = Harness(tmp_path / "state", datasets)
+    h.jobs.recover()
+    status = h.jobs.get(job_id)
+    assert status.state == SUCCEEDED and status.model_id == job_id
+    h.close()
