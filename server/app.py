@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NNService"].full_name  # "nnservice.v1.NNService"
 HEALTH_SERVICES = ("", SERVICE_NAME)
+JOB_STOP_WAIT = 5.0  # seconds stop() waits for running jobs to reach a stopping point, at least
 
 
 class NNServer:
@@ -71,7 +72,9 @@ class NNServer:
                 return
             deadline = time.monotonic() + grace
             self.begin_drain()
-            self._jobs.shutdown(timeout=max(grace, 0.0))
+            # Jobs stop within one training step; waiting a little even with grace=0 lets them
+            # record where they stopped before the database closes.
+            self._jobs.shutdown(timeout=max(grace, JOB_STOP_WAIT))
             self._server.stop(max(0.0, deadline - time.monotonic())).wait()
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._jobs.close()

@@ -101,10 +101,11 @@ class JobManager:
             except Exception as exc:  # full or unwritable state dir
                 raise ResourceExhausted(f"cannot record the job in {self._store.path}: {exc}") from exc
             log.info("job %s: submitted -> QUEUED (%s)", record.job_id, name or "unnamed")
+            first = record.copy()  # the QUEUED status, before a worker can touch the record
             job = ActiveJob(record)
             self._active[record.job_id] = job
             job.future = self._executor.submit(self._runner.run, job)
-        return record.copy()
+        return first
 
     def get(self, job_id: str) -> JobRecord:
         """The current record of a job; NOT_FOUND if there is none."""
@@ -142,11 +143,16 @@ class JobManager:
             raise InvalidArgument(f"state must be one of {', '.join(STATES)} or unset; got {state!r}")
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         before = _parse_token(page_token)
-        records, next_seq = self._store.page(state, before, limit)
+        # Active jobs' rows may lag their live state by a moment: fetch them whatever their stored
+        # state, then filter on the live one (a page may come out shorter than page_size).
+        active = tuple(self._active) if state is not None else ()
+        records, next_seq = self._store.page(state, before, limit, also=active)
         live = []
         for record in records:
             job = self._active.get(record.job_id)
-            live.append(job.snapshot() if job is not None else record)
+            record = job.snapshot() if job is not None else record
+            if state is None or record.state == state:
+                live.append(record)
         return live, ("" if next_seq is None else str(next_seq))
 
     def watch(self, job_id: str, is_active: Callable[[], bool]) -> Iterator[JobRecord]:

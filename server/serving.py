@@ -6,6 +6,7 @@ from server.errors import FailedPrecondition, NotFound
 from server.ids import check_id
 from server.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, JobManager
 from server.models import LoadedModel, ModelStore
+from server.records import FINAL_STATES
 
 
 class ModelRegistry:
@@ -46,5 +47,8 @@ class ModelRegistry:
         state = self._jobs.state_of(model_id)
         if state is None:
             raise NotFound(f"no model with id {model_id!r} (a model id is the id of the job that trained it)")
+        if state in FINAL_STATES:
+            raise FailedPrecondition(f"job {model_id} ended {state} and has no model; "
+                                     "only SUCCEEDED jobs have one")
         raise FailedPrecondition(f"job {model_id} has no model yet: it is {state}; "
                                  "only SUCCEEDED jobs have a model (watch the job, then predict)")

@@ -90,14 +90,16 @@ class JobStore:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         return None if row is None else self._record(row)
 
-    def page(self, state: str | None, before: int | None, limit: int) -> tuple[list[JobRecord], int | None]:
-        """Up to `limit` records, newest first, optionally of one state and older than `before`;
-        returns the records and the position to continue from (None on the last page)."""
+    def page(self, state: str | None, before: int | None, limit: int,
+             also: tuple[str, ...] = ()) -> tuple[list[JobRecord], int | None]:
+        """Up to `limit` records, newest first, older than `before`, of one state (or any) plus
+        the jobs in `also`; returns them and the position to continue from (None at the end)."""
+        marks = ",".join(f"?{i}" for i in range(4, 4 + len(also))) or "NULL"
         with self._lock:
             rows = self._db.execute(
-                f"SELECT seq, {_COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) "
+                f"SELECT seq, {_COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1 OR job_id IN ({marks})) "
                 "AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3",
-                (state, before, limit + 1)).fetchall()
+                (state, before, limit + 1, *also)).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         return [self._record(row[1:]) for row in rows], (rows[-1][0] if more else None)

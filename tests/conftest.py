@@ -69,7 +69,7 @@ def mnist_cache(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Da
     return DatasetCache(mnist_dir, tmp_path_factory.mktemp("mnist-cache"), allow_download=False)
 
 
-def _start(settings: Settings, datasets: DatasetCache | None) -> RunningServer:
+def start_server(settings: Settings, datasets: DatasetCache | None) -> RunningServer:
     """Create and start a server on a free loopback port."""
     server, port = create_server(settings, "127.0.0.1:0", datasets=datasets)
     server.start()
@@ -92,7 +92,7 @@ def make_server(tmp_path: Path, mnist_dir: Path, mnist_cache: DatasetCache):
             datasets = mnist_cache
         values = {**TEST_SETTINGS, "state_dir": tmp_path / f"state{next(counter)}",
                   "mnist_dir": mnist_dir, **overrides}
-        running = _start(Settings(**values), datasets)
+        running = start_server(Settings(**values), datasets)
         started.append(running)
         return running
 
@@ -128,7 +128,7 @@ def trained_model(mnist_dir: Path, mnist_cache: DatasetCache,
     """A session server holding one small MNIST model (784-32-10, 2 epochs on 5000 images)."""
     settings = Settings(**{**TEST_SETTINGS, "state_dir": tmp_path_factory.mktemp("trained"),
                            "mnist_dir": mnist_dir})
-    running = _start(settings, mnist_cache)
+    running = start_server(settings, mnist_cache)
     try:
         with grpc.insecure_channel(running.target) as channel:
             stub = pb_grpc.NNServiceStub(channel)

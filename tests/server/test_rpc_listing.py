@@ -1,0 +1,93 @@
+"""ListJobs (state filter, paging) and ListModels / GetModel against a real server."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from protos import nn_service_pb2 as pb
+from protos import nn_service_pb2_grpc as pb_grpc
+
+TINY = dict(hidden_size=8, epochs=1, train_size=300, eval_size=100)
+LONG = dict(hidden_size=512, epochs=50, eval_size=100)
+
+
+def all_pages(fetch, page_size: int) -> list[list]:
+    pages, token = [], ""
+    while True:
+        items, token = fetch(page_size, token)
+        pages.append(items)
+        if not token:
+            return pages
+
+
+@pytest.fixture(scope="module")
+def populated(request, mnist_dir, mnist_cache, tmp_path_factory):
+    """A server with 3 SUCCEEDED, 1 RUNNING and 1 CANCELLED job (newest last in `ids`)."""
+    from tests.conftest import TEST_SETTINGS, start_server
+    from server import Settings
+
+    settings = Settings(**{**TEST_SETTINGS, "max_concurrent_jobs": 1, "mnist_dir": mnist_dir,
+                           "state_dir": tmp_path_factory.mktemp("listing")})
+    running = start_server(settings, mnist_cache)
+    channel = grpc.insecure_channel(running.target)
+    stub = pb_grpc.NNServiceStub(channel)
+    ids = []
+    for i in range(3):
+        ids.append(stub.Train(pb.TrainRequest(name=f"tiny {i}", **TINY)).job_id)
+        assert list(stub.WatchJob(pb.WatchJobRequest(job_id=ids[-1]), timeout=60))[-1].state == pb.JOB_STATE_SUCCEEDED
+    ids.append(stub.Train(pb.TrainRequest(name="long", **LONG)).job_id)
+    ids.append(stub.Train(pb.TrainRequest(name="queued", **TINY)).job_id)  # waits behind "long"
+    assert stub.CancelJob(pb.CancelJobRequest(job_id=ids[-1])).state == pb.JOB_STATE_CANCELLED
+    yield stub, ids
+    channel.close()
+    running.stop(0)
+
+
+def test_list_jobs_pages_newest_first_without_gaps(populated):
+    stub, ids = populated
+
+    def fetch(size, token):
+        r = stub.ListJobs(pb.ListJobsRequest(page_size=size, page_token=token))
+        return [j.job_id for j in r.jobs], r.next_page_token
+
+    pages = all_pages(fetch, 2)
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [i for p in pages for i in p] == ids[::-1]
+    assert fetch(0, "")[0] == ids[::-1]  # default page size holds them all
+
+
+@pytest.mark.parametrize("state, expected", [
+    (pb.JOB_STATE_SUCCEEDED, [2, 1, 0]), (pb.JOB_STATE_RUNNING, [3]), (pb.JOB_STATE_CANCELLED, [4]),
+    (pb.JOB_STATE_FAILED, []), (pb.JOB_STATE_QUEUED, []),
+])
+def test_list_jobs_filters_by_state(populated, state, expected):
+    stub, ids = populated
+    response = stub.ListJobs(pb.ListJobsRequest(state=state))
+    assert [j.job_id for j in response.jobs] == [ids[i] for i in expected]
+    assert all(j.state == state for j in response.jobs)
+
+
+def test_running_jobs_are_listed_with_live_progress(populated):
+    stub, ids = populated
+    (job,) = stub.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_RUNNING)).jobs
+    assert job.name == "long" and job.config.hidden_size == 512 and job.total_epochs == 50
+
+
+def test_list_models_and_get_model(populated):
+    stub, ids = populated
+
+    def fetch(size, token):
+        r = stub.ListModels(pb.ListModelsRequest(page_size=size, page_token=token))
+        return list(r.models), r.next_page_token
+
+    pages = all_pages(fetch, 2)
+    models = [m for p in pages for m in p]
+    assert [len(p) for p in pages] == [2, 1]
+    assert [m.model_id for m in models] == ids[2::-1]
+    for model in models:
+        assert model == stub.GetModel(pb.GetModelRequest(model_id=model.model_id))
+        assert model.job_id == model.model_id and len(model.sha256) == 64 and model.size_bytes > 0
+        assert model.architecture.input_size == 784 and model.architecture.hidden_size == 8
+        assert model.config.train_size == 300 and model.final_metrics.epoch == 1
+        assert model.name.startswith("tiny") and model.create_time.seconds > 0
