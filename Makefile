@@ -34,7 +34,7 @@ serve: venv ## Set up and run nn-server on port 50051 (state in ./state)
 	  echo "make serve: MNIST from $(SHARED_MNIST) (the shared folder beside the repo)"; \
 	  mnist=(--mnist-dir "$(SHARED_MNIST)"); \
 	else \
-	  echo "make serve: MNIST from the per-user cache, downloaded there if missing"; \
+	  echo "make serve: MNIST from the per-user cache $${XDG_CACHE_HOME:-~/.cache}/nnservice/mnist, downloaded there if missing"; \
 	  mnist=(--allow-download); \
 	fi; \
 	echo "make serve: nn-server on port $(PORT), state in $(STATE_DIR) (Ctrl-C stops it)"; \

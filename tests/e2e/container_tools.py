@@ -94,7 +94,7 @@ def wait_serving(target: str, compose: Compose, timeout: float = 120.0) -> pb_gr
 
 def train_and_wait(stub: pb_grpc.NNServiceStub, compose: Compose, timeout: float = 300.0) -> str:
     """Train a small job and wait for it; its model id, or an error with the status and logs."""
-    reply = stub.Train(pb.TrainRequest(hidden_size=32, epochs=1, train_size=2000, seed=1), timeout=30)
+    reply = stub.Train(pb.TrainRequest(hidden_size=32, epochs=1, seed=1), timeout=30)
     deadline = time.monotonic() + timeout
     status = reply.status
     while status.state not in ENDED and time.monotonic() < deadline:

@@ -76,7 +76,6 @@ def compose(image, mnist_dir, tmp_path):
     local_mnist.mkdir()
     for name in MNIST_FILES:
         shutil.copyfile(mnist_dir / name, local_mnist / name)
-    local_mnist.chmod(0o777)  # the container's user caches the parsed .npz here
     env = {"BASE_IMAGE": BASE_IMAGE, "NNSVC_IMAGE": image, "NNSVC_PORT": str(free_port()),
            "NNSVC_MNIST_HOST_DIR": str(local_mnist), "NNSVC_ALLOW_DOWNLOAD": "false"}
     project = Compose(_podman_compose(), f"nnsvc-e2e-{uuid.uuid4().hex[:8]}", env)
@@ -102,7 +101,7 @@ def test_compose_up_train_predict_restart_keeps_the_model(compose):
     first = stub.Predict(request, timeout=30)
     classes = np.array(first.classes)
     assert classes.shape == (100,) and classes.min() >= 0 and classes.max() <= 9
-    assert (classes == labels).mean() >= 0.5, "a trained model should beat chance by far"
+    assert (classes == labels).mean() >= 0.7, "one epoch on MNIST gives about 90%"
 
     compose.run("down")
     assert compose.volumes(), "down without -v must keep the named volume"

@@ -68,21 +68,21 @@ def test_walkthrough_against_a_real_server(grpcurl, make_server):
     assert re.fullmatch(r"[0-9a-f]{16}", job), job
 
     first = json_messages(run_step(step[5], address, job).stdout)
-    assert [m["jobId"] for m in first] == [job]
+    assert [m["job_id"] for m in first] == [job]
 
     watched = json_messages(run_step(step[6], address, job, timeout=300).stdout)
-    assert watched and all(m["jobId"] == job for m in watched)
+    assert watched and all(m["job_id"] == job for m in watched)
     assert watched[-1]["state"] in ENDED
     assert watched[-1]["state"] == "JOB_STATE_SUCCEEDED", watched[-1].get("error")
 
     final = json_messages(run_step(step[5], address, job).stdout)[0]
-    assert final["state"] == "JOB_STATE_SUCCEEDED" and final["modelId"] == job
+    assert final["state"] == "JOB_STATE_SUCCEEDED" and final["model_id"] == job
 
     (answer,) = json_messages(run_step(step[7], address, job).stdout)
-    assert answer["modelId"] == job
+    assert answer["model_id"] == job
     (digit,) = answer["classes"]
     assert 0 <= digit <= 9
-    probabilities = answer["probabilities"]["floatData"]
+    probabilities = answer["probabilities"]["float_data"]
     assert [int(n) for n in answer["probabilities"]["shape"]] == [1, 10]
     assert len(probabilities) == 10 and all(0.0 <= p <= 1.0 for p in probabilities)
     assert math.isclose(sum(probabilities), 1.0, abs_tol=1e-4)

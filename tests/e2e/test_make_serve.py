@@ -1,0 +1,73 @@
+"""`make serve`, the README's one command: it picks MNIST as it says and the server answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from container_tools import free_port, wait_serving
+from walkthrough import ROOT
+
+VENV = ROOT / ".venv"
+STAMP = ".venv/.nnservice-installed"
+
+
+class _NoLogs:
+    """Stands in for a compose project: wait_serving only asks it for logs on failure."""
+
+    def logs(self) -> str:
+        return "(see make's output above)"
+
+
+def _serve(tmp_path: Path, *make_args: str, **env: str) -> str:
+    """Run `make serve` on a free port until SERVING, then Ctrl-C it; its output.
+
+    Ctrl-C reaches make and nn-server alike (one process group): the server drains and
+    exits, and make reports the interrupt, as in a terminal.
+    """
+    if shutil.which("make") is None or not (VENV / "bin" / "nn-server").exists():
+        pytest.skip("needs make and the repo's .venv (make venv)")
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NNSVC_MNIST_DIR", "MAKEFLAGS")}
+    # -o: take the venv as installed, so the test never runs pip.
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "-o", STAMP, "serve", f"PORT={port}",
+         f"STATE_DIR={tmp_path / 'state'}", *make_args],
+        cwd=ROOT, env={**environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True)
+    try:
+        wait_serving(f"127.0.0.1:{port}", _NoLogs(), timeout=60)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode in (0, -signal.SIGINT, 128 + signal.SIGINT), output
+    with socket.socket() as sock:  # the server is gone: its port is free again
+        sock.bind(("127.0.0.1", port))
+    return output
+
+
+def test_serve_uses_the_shared_mnist_when_present(tmp_path, mnist_dir):
+    """No NNSVC_MNIST_DIR: ../shared/data/mnist, named in the log; state in STATE_DIR."""
+    output = _serve(tmp_path)
+    assert "make serve: MNIST from ../shared/data/mnist (the shared folder" in output
+    assert "make serve: nn-server on port" in output
+    assert (tmp_path / "state").is_dir()
+
+
+def test_serve_prefers_nnsvc_mnist_dir(tmp_path, mnist_dir):
+    """NNSVC_MNIST_DIR wins over the shared folder."""
+    output = _serve(tmp_path, NNSVC_MNIST_DIR=str(mnist_dir))
+    assert f"make serve: MNIST from NNSVC_MNIST_DIR={mnist_dir}" in output
+
+
+def test_serve_falls_back_to_the_user_cache_with_download(tmp_path):
+    """Neither: the per-user cache (here under a temporary XDG_CACHE_HOME), download allowed."""
+    output = _serve(tmp_path, f"SHARED_MNIST={tmp_path / 'absent'}",
+                    XDG_CACHE_HOME=str(tmp_path / "cache"))
+    assert f"MNIST from the per-user cache {tmp_path / 'cache'}/nnservice/mnist" in output

@@ -1,0 +1,59 @@
+"""The README's configuration table names every setting, its flag, variable and real default."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from server.__main__ import build_parser
+from server.settings import ENV_PREFIX, Settings
+from walkthrough import README
+
+_FIRST_CODE = re.compile(r"`([^`]*)`")
+
+
+def _table() -> dict[str, tuple[str, str]]:
+    """The configuration table: variable -> (flag cell, default cell)."""
+    text = README.read_text()
+    start = text.index("| flag | variable | default | meaning |")
+    rows = {}
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        flag, variable, default, _ = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[variable.strip("`")] = (flag, default)
+    return rows
+
+
+def _flags_by_field() -> dict[str, list[str]]:
+    """Settings field -> the nn-server flags that set it."""
+    result: dict[str, list[str]] = {}
+    for action in build_parser(Settings())._actions:
+        result.setdefault(action.dest, []).extend(action.option_strings)
+    return result
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(Settings)])
+def test_every_setting_has_a_row_with_its_flags_and_default(field):
+    """Variable, flags and default of `field` as the server defines them."""
+    variable = ENV_PREFIX + field.upper()
+    rows = _table()
+    assert variable in rows, f"README configuration table lacks {variable}"
+    flag_cell, default_cell = rows[variable]
+    for flag in _flags_by_field().get(field, []):
+        assert f"`{flag}`" in flag_cell, f"{variable}: README does not name {flag}"
+    default = getattr(Settings(), field)
+    shown = _FIRST_CODE.search(default_cell)
+    if default is None:
+        assert "per-user cache" in default_cell
+    elif isinstance(default, bool):
+        assert default_cell == ("on" if default else "off")
+    elif isinstance(default, Path):
+        assert shown and Path(shown.group(1)) == default
+    elif isinstance(default, (int, float)):
+        assert shown and type(default)(shown.group(1)) == default
+    else:
+        assert shown and shown.group(1) == default
