@@ -135,3 +135,15 @@ def test_a_corrupted_model_is_data_loss_and_the_server_keeps_serving(make_server
         assert err.code() == grpc.StatusCode.DATA_LOSS and "corrupt" in err.details()
         assert stub.GetModel(pb.GetModelRequest(model_id=job_id)).model_id == job_id
         assert stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).state == pb.JOB_STATE_SUCCEEDED
+
+
+def test_missing_mnist_fails_the_job_fast_saying_what_to_do(make_server, tmp_path):
+    server = make_server(mnist_dir=tmp_path / "no-mnist-here")
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.NNServiceStub(channel)
+        job_id = stub.Train(pb.TrainRequest(hidden_size=8, epochs=1)).job_id
+        final = list(stub.WatchJob(pb.WatchJobRequest(job_id=job_id), timeout=30))[-1]
+        assert final.state == pb.JOB_STATE_FAILED
+        assert "no-mnist-here" in final.error and "train-images-idx3-ubyte" in final.error
+        health = stub.ListJobs(pb.ListJobsRequest(), timeout=5)  # the server is fine
+        assert [j.job_id for j in health.jobs] == [job_id]

@@ -160,3 +160,12 @@ def test_atomic_write_leaves_no_temporary_file_on_failure(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         fsutil.write_bytes_atomic(target, b"new")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_a_filtered_page_can_include_named_jobs_whatever_their_stored_state(store):
+    for job_id, state in [("a", SUCCEEDED), ("b", QUEUED), ("c", SUCCEEDED)]:
+        store.insert(job(job_id, state))
+    records, more = store.page(RUNNING, None, 10, also=("b", "zzz"))
+    assert [r.job_id for r in records] == ["b"] and more is None
+    records, _ = store.page(SUCCEEDED, None, 10, also=("b",))
+    assert [r.job_id for r in records] == ["c", "b", "a"]
