@@ -110,7 +110,15 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc's way of saying the address is taken or invalid
+        port, reason = 0, exc
+    else:
+        reason = "no port bound"
     if port == 0:
-        raise OSError(f"cannot bind {address}")
+        jobs.shutdown(0)
+        jobs.close()
+        executor.shutdown(wait=False)
+        raise OSError(f"cannot listen on {address}: {reason}")
     return NNServer(settings, server, executor, jobs, health_servicer, draining, port), port

@@ -204,6 +204,6 @@ def _parse_token(token: str) -> int | None:
     """The position encoded in a ListJobs page token ("" = from the newest)."""
     if not token:
         return None
-    if not token.isdigit() or len(token) > 18:
+    if not (token.isascii() and token.isdigit()) or len(token) > 18:
         raise InvalidArgument("page_token is not one returned by ListJobs; start again with an empty page_token")
     return int(token)

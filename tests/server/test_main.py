@@ -63,3 +63,10 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path, mnist_dir):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_taken_port_is_a_clear_error(nn_server, tmp_path):
+    from server import Settings, create_server
+
+    with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{nn_server.port}"):
+        create_server(Settings(state_dir=tmp_path / "other"), f"127.0.0.1:{nn_server.port}")

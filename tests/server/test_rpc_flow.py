@@ -36,7 +36,7 @@ def probabilities(response: pb.PredictResponse) -> np.ndarray:
 
 
 def test_watch_streams_progress_until_the_job_succeeds(stub):
-    job = stub.Train(pb.TrainRequest(hidden_size=16, epochs=2, train_size=2000, eval_size=500, seed=3,
+    job = stub.Train(pb.TrainRequest(hidden_size=64, epochs=2, train_size=10000, eval_size=500, seed=3,
                                      name="watched"))
     assert len(job.job_id) == 16 and job.status.state == pb.JOB_STATE_QUEUED
     assert job.status.config.seed == 3 and job.status.name == "watched"
