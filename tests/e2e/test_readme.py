@@ -1,9 +1,11 @@
-"""The README's configuration table names every setting, its flag, variable and real default."""
+"""The README stays true: its configuration table matches Settings, its SDK example runs."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,26 @@ def test_every_setting_has_a_row_with_its_flags_and_default(field):
         assert shown and type(default)(shown.group(1)) == default
     else:
         assert shown and shown.group(1) == default
+
+
+def _python_block(heading: str) -> str:
+    """The first ```python block after `heading` in the README."""
+    text = README.read_text()
+    start = text.index("```python\n", text.index(heading)) + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+@pytest.mark.slow
+def test_sdk_example_runs(make_server, mnist_dir, tmp_path):
+    """The SDK example, verbatim but for the address and MNIST folder, trains and predicts."""
+    server = make_server()
+    code = (_python_block("## Python SDK")
+            .replace("127.0.0.1:50051", server.target)
+            .replace("../shared/data/mnist", str(mnist_dir)))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=README.parent, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    state_line, predict_line = proc.stdout.splitlines()[-2:]
+    assert state_line.startswith("SUCCEEDED ")
+    assert 0.5 < float(state_line.split()[1]) <= 1.0
+    assert re.fullmatch(r"\[\d\] \(1, 10\) label 7", predict_line), predict_line
