@@ -51,6 +51,9 @@ proto: venv ## Regenerate the committed gRPC stubs from protos/nn_service.proto
 	$(BIN)/python -m protos.generate
 
 bench: venv ## Print the training benchmark figures (minutes; see docs/performance.md)
+	@test -f bench/train_mnist.py || { echo "make bench: bench/train_mnist.py is not there yet" >&2; exit 1; }
+	@if [ -z "$${NNSVC_MNIST_DIR:-}" ] && [ -d "$(SHARED_MNIST)" ]; then export NNSVC_MNIST_DIR="$(SHARED_MNIST)"; fi; \
+	echo "make bench: MNIST from $${NNSVC_MNIST_DIR:-the per-user cache}"; \
 	$(BIN)/python bench/train_mnist.py
 
 clean: ## Remove caches (keeps .venv and ./state)
