@@ -1,0 +1,1 @@
+"""Reliability and security tests: limits, access, fuzzed input, faults and load (issue 6)."""
