@@ -30,6 +30,12 @@ _FLAGS = {
     "--grpc-workers": ("grpc_workers", int, "threads serving RPCs"),
     "--shutdown-grace": ("shutdown_grace", float, "seconds a drain may take on SIGTERM/SIGINT"),
     "--log-level": ("log_level", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    "--tls-cert": ("tls_cert", Path, "PEM certificate chain; with --tls-key serves TLS only"),
+    "--tls-key": ("tls_key", Path, "PEM private key of --tls-cert"),
+    "--tls-client-ca": ("tls_client_ca", Path, "PEM CA bundle: clients must present a certificate it "
+                                               "signed (mutual TLS)"),
+    "--auth-tokens-file": ("auth_tokens_file", Path, "bearer tokens, one per line (# comments); "
+                                                     "more in NNSVC_AUTH_TOKENS"),
 }
 
 
@@ -46,6 +52,9 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                           default=defaults.allow_download, help="download MNIST when it is missing")
     download.add_argument("--no-download", dest="allow_download", action="store_false",
                           default=argparse.SUPPRESS, help="never download MNIST; a missing dataset fails the job with what to do")
+    parser.add_argument("--open-probes", action=argparse.BooleanOptionalAction, dest="open_probes",
+                        default=defaults.open_probes,
+                        help="health and reflection answer without a bearer token")
     return parser
 
 
@@ -82,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     _limit_blas_threads()
     try:
         server, port = create_server(settings, _address(settings.host, settings.port))
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1
     stop = threading.Event()

@@ -14,6 +14,8 @@ from grpc_reflection.v1alpha import reflection
 
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
+from server import tls
+from server.auth import TokenAuthInterceptor, load_tokens
 from server.datasets import DatasetCache
 from server.interceptors import RpcInterceptor
 from server.jobs import JobManager
@@ -54,7 +56,8 @@ class NNServer:
         self._server.start()
         for name in HEALTH_SERVICES:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("nnservice listening on port %d (state dir %s)", self.port, self.settings.state_dir)
+        log.info("nnservice listening on port %d, %s%s (state dir %s)", self.port, tls.describe(self.settings),
+                 ", bearer tokens required" if self.settings.auth_enabled else "", self.settings.state_dir)
         return self
 
     def begin_drain(self) -> None:
@@ -88,30 +91,31 @@ class NNServer:
 
 def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
                   datasets: DatasetCache | None = None) -> tuple[NNServer, int]:
-    """Build (not start) a server bound to `address`; returns it and the bound port."""
+    """Build (not start) a server bound to `address`; returns it and the bound port.
+
+    A TLS or token setting that cannot work (unreadable PEM, key not matching the certificate,
+    an empty token file) raises ValueError before anything is created."""
+    credentials = tls.server_credentials(settings)
+    draining = threading.Event()
+    interceptors = _interceptors(settings, draining)
     state_dir = Path(settings.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     if datasets is None:
         datasets = DatasetCache(settings.mnist_dir, state_dir / "cache", settings.allow_download)
     models = ModelStore(state_dir / "models")
     jobs = JobManager(settings, models, datasets)
-    draining = threading.Event()
     executor = concurrent.futures.ThreadPoolExecutor(settings.grpc_workers, thread_name_prefix="nnsvc-rpc")
-    server = grpc.server(executor, interceptors=[RpcInterceptor(draining)], options=[
+    server = grpc.server(executor, interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ])
     pb_grpc.add_NNServiceServicer_to_server(
         NNServiceServicer(settings, jobs, ModelRegistry(models, jobs)), server)
-    health_servicer = health.HealthServicer()
-    for name in HEALTH_SERVICES:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    health_servicer = _add_probes(server)
     try:
-        port = server.add_insecure_port(address)
+        port = (server.add_secure_port(address, credentials) if credentials is not None
+                else server.add_insecure_port(address))
     except RuntimeError as exc:  # grpc's way of saying the address is taken or invalid
         port, reason = 0, exc
     else:
@@ -122,3 +126,22 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         executor.shutdown(wait=False)
         raise OSError(f"cannot listen on {address}: {reason}")
     return NNServer(settings, server, executor, jobs, health_servicer, draining, port), port
+
+
+def _add_probes(server: grpc.Server) -> health.HealthServicer:
+    """Health (NOT_SERVING until start()) and reflection; returns the health servicer."""
+    health_servicer = health.HealthServicer()
+    for name in HEALTH_SERVICES:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    return health_servicer
+
+
+def _interceptors(settings: Settings, draining: threading.Event) -> list[grpc.ServerInterceptor]:
+    """The RPC log / drain gate, then (if tokens are configured) the bearer-token check."""
+    interceptors: list[grpc.ServerInterceptor] = [RpcInterceptor(draining)]
+    if settings.auth_enabled:
+        interceptors.append(TokenAuthInterceptor(load_tokens(settings), settings.open_probes))
+    return interceptors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -47,6 +48,18 @@ class Settings:
     """Seconds a drain may take on SIGTERM/SIGINT before RPCs are cut (NNSVC_SHUTDOWN_GRACE)."""
     log_level: str = "INFO"
     """Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL (NNSVC_LOG_LEVEL)."""
+    tls_cert: Path | None = None
+    """PEM certificate chain the server presents; with tls_key it turns TLS on (NNSVC_TLS_CERT)."""
+    tls_key: Path | None = None
+    """PEM private key of tls_cert (NNSVC_TLS_KEY)."""
+    tls_client_ca: Path | None = None
+    """PEM CA(s); clients must then present a certificate they signed: mutual TLS (NNSVC_TLS_CLIENT_CA)."""
+    auth_tokens_file: Path | None = None
+    """File of bearer tokens, one per line, # comments; any token then required (NNSVC_AUTH_TOKENS_FILE)."""
+    auth_tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    """Bearer tokens, comma-separated; environment only, to keep them out of `ps` (NNSVC_AUTH_TOKENS)."""
+    open_probes: bool = True
+    """Health and reflection answer without a token, for probes and grpcurl (NNSVC_OPEN_PROBES)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
@@ -54,6 +67,7 @@ class Settings:
         if self.mnist_dir is not None:
             object.__setattr__(self, "mnist_dir", Path(self.mnist_dir))
         object.__setattr__(self, "log_level", str(self.log_level).upper())
+        self._check_access()
         _check_range("port", self.port, 0, 65535)
         for name in ("max_concurrent_jobs", "max_queued_jobs", "max_predict_rows",
                      "max_hidden_size", "max_epochs", "grpc_workers"):
@@ -65,6 +79,28 @@ class Settings:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+
+    def _check_access(self) -> None:
+        """Normalise the TLS paths and tokens; refuse half a TLS setup."""
+        for name in ("tls_cert", "tls_key", "tls_client_ca", "auth_tokens_file"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both (TLS) or neither (plaintext)")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key as well")
+        tokens = self.auth_tokens
+        if isinstance(tokens, str):
+            tokens = split_tokens(tokens)
+        tokens = tuple(tokens)
+        if not all(isinstance(t, str) and t and not re.search(r"[\s,]", t) for t in tokens):
+            raise ValueError("auth_tokens must be non-empty strings without spaces or commas")
+        object.__setattr__(self, "auth_tokens", tokens)
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether RPCs need a bearer token."""
+        return bool(self.auth_tokens) or self.auth_tokens_file is not None
 
     @property
     def log_level_number(self) -> int:
@@ -89,6 +125,11 @@ class Settings:
         return cls(**values)
 
 
+def split_tokens(raw: str) -> tuple[str, ...]:
+    """Tokens from a comma- or whitespace-separated string."""
+    return tuple(token for token in re.split(r"[,\s]+", raw) if token)
+
+
 def _check_range(name: str, value: object, low: int, high: int) -> None:
     """Raise ValueError unless `value` is an int in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -98,6 +139,8 @@ def _check_range(name: str, value: object, low: int, high: int) -> None:
 def _parse(key: str, default: object, raw: str) -> object:
     """Convert one environment string to the type of the field's default."""
     try:
+        if isinstance(default, tuple):
+            return split_tokens(raw)
         if isinstance(default, bool):
             lowered = raw.strip().lower()
             if lowered in _TRUE | _FALSE:
