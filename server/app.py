@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from threadpoolctl import threadpool_limits
 
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NNService"].full_name  # "nnservice.v1.NNService"
 HEALTH_SERVICES = ("", SERVICE_NAME)
 JOB_STOP_WAIT = 5.0  # seconds stop() waits for running jobs to reach a stopping point, at least
+# One BLAS thread per call, for serving and training alike (threadpoolctl limits are
+# process-wide): gRPC workers and job threads already run in parallel on the 2 cores, and a
+# second OpenBLAS thread spinning against them multiplied Predict p99 (up to 30x) and made a
+# 784-100-10 epoch ~10x slower on this loaded machine (docs/performance.md, "Serving").
+BLAS_THREADS = 1
 
 
 class NNServer:
@@ -98,6 +104,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     credentials = tls.server_credentials(settings)
     draining = threading.Event()
     interceptors = _interceptors(settings, draining)
+    limit_blas_threads()
     state_dir = Path(settings.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     if datasets is None:
@@ -126,6 +133,11 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         executor.shutdown(wait=False)
         raise OSError(f"cannot listen on {address}: {reason}")
     return NNServer(settings, server, executor, jobs, health_servicer, draining, port), port
+
+
+def limit_blas_threads(threads: int = BLAS_THREADS) -> None:
+    """Cap BLAS threads for the whole process, so in-process servers behave like nn-server."""
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 def _add_probes(server: grpc.Server) -> health.HealthServicer:
