@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MAX_CACHED_MODELS = 32
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
+_META_KEYS = frozenset({"model_id", "job_id", "architecture", "config", "sha256", "size_bytes", "created"})
 _TMP_PREFIX = ".tmp-"
 
 
@@ -61,6 +62,7 @@ class ModelStore:
         self._lock = threading.Lock()
         self._loaded: dict[str, LoadedModel] = {}
         self._index: dict[str, dict] = {}
+        self._broken: dict[str, tuple[tuple, str]] = {}  # id -> (weights.npz stat, why it is not served)
         self._scan()
 
     def __repr__(self) -> str:
@@ -74,7 +76,11 @@ class ModelStore:
                 shutil.rmtree(entry, ignore_errors=True)
             elif is_valid_id(entry.name) and entry.is_dir():
                 try:
-                    self._index[entry.name] = json.loads((entry / "model.json").read_text())
+                    meta = json.loads((entry / "model.json").read_text())
+                    missing = _META_KEYS - set(meta) if isinstance(meta, dict) else _META_KEYS
+                    if missing:
+                        raise ValueError(f"model.json lacks {', '.join(sorted(missing))}")
+                    self._index[entry.name] = meta
                 except (OSError, ValueError) as exc:
                     log.error("model %s has unreadable metadata, not served: %s", entry.name, exc)
 
@@ -131,11 +137,33 @@ class ModelStore:
             meta = self._index.get(model_id)
             if model is not None or meta is None:
                 return model
-            model = self._read(model_id, meta)
+            model = self._read_once(model_id, meta)
             if len(self._loaded) >= MAX_CACHED_MODELS:
                 self._loaded.pop(next(iter(self._loaded)))  # oldest loaded goes first
             self._loaded[model_id] = model
         log.info("loaded model %s into memory", model_id)
+        return model
+
+    def _read_once(self, model_id: str, meta: dict) -> LoadedModel:
+        """_read, but a model that failed is not read and hashed again until its file changes
+        (a client retrying Predict on a broken model costs one stat, not a read of the weights)."""
+        path = self.root / model_id / "weights.npz"
+        stamp = _file_stamp(path)
+        known = self._broken.get(model_id)
+        if known is not None and known[0] == stamp:
+            raise DataLoss(known[1])
+        try:
+            model = self._read(model_id, meta)
+        except DataLoss as exc:
+            self._broken[model_id] = (stamp, exc.message)
+            log.error("%s", exc.message)
+            raise
+        except (KeyError, TypeError, ValueError, OSError) as exc:  # npz or metadata that makes no sense
+            message = f"model {model_id}: stored files are damaged ({type(exc).__name__}: {exc}); retrain the model"
+            self._broken[model_id] = (stamp, message)
+            log.error("%s", message)
+            raise DataLoss(message) from None
+        self._broken.pop(model_id, None)
         return model
 
     def _read(self, model_id: str, meta: dict) -> LoadedModel:
@@ -157,3 +185,12 @@ class ModelStore:
         if shapes != expected:
             raise DataLoss(f"model {model_id}: weight shapes {shapes} do not match its architecture")
         return LoadedModel.from_params(model_id, params, arch["activation"], arch["dtype"])
+
+
+def _file_stamp(path: Path) -> tuple:
+    """What changes when a file is rewritten or replaced (None fields if it is missing)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (None, None, None, None)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
