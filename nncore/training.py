@@ -9,12 +9,14 @@ from typing import Callable
 
 import numpy as np
 
+from ._step import TrainStep
 from .config import TrainConfig
 from .network import TwoLayerNet
 from .optimizers import Optimizer, make_optimizer
 from .records import EpochRecord, History, Progress, TrainState
 
-__all__ = ["TrainConfig", "TrainState", "History", "EpochRecord", "Progress", "train", "build_network"]
+__all__ = ["TrainConfig", "TrainState", "History", "EpochRecord", "Progress", "train", "build_network",
+           "batch_order"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,39 @@ def _accuracy(net: TwoLayerNet, x: np.ndarray, t: np.ndarray, size: int | None) 
     return correct / n
 
 
+def _epoch_batches(rng: np.random.Generator, sampling: str, n: int, batch_size: int, steps: int):
+    """Yield the row indices of each of `steps` mini-batches of one epoch, drawn from rng."""
+    if sampling == "shuffle":
+        perm = rng.permutation(n)
+        for i in range(steps):
+            yield perm[i * batch_size : (i + 1) * batch_size]
+    else:
+        for _ in range(steps):
+            # integers(0, n, bs) is exactly what the text's choice(n, bs) draws, minus its overhead.
+            yield rng.integers(0, n, batch_size)
+
+
+def batch_order(config: TrainConfig, n_train: int) -> np.ndarray:
+    """Return the (iterations, batch_size) training-row indices train(config, ...) will use.
+
+    For reproducing a run outside nncore (the PyTorch comparison in bench/): same config and
+    number of training rows (after train_size) -> the same mini-batches in the same order.
+    """
+    config.validate()
+    cfg = config.resolved()
+    n = min(n_train, cfg.train_size) if cfg.train_size is not None else n_train
+    bs = min(cfg.batch_size, n)
+    ipe = max(n // bs, 1)
+    total = cfg.iterations if cfg.iterations is not None else cfg.epochs * ipe
+    rng = np.random.default_rng(_seeds(cfg.seed)[1])
+    out = np.empty((total, bs), dtype=np.int64)
+    for epoch in range(math.ceil(total / ipe)):
+        steps = min(ipe, total - epoch * ipe)
+        for i, idx in enumerate(_epoch_batches(rng, cfg.sampling, n, bs, steps)):
+            out[epoch * ipe + i] = idx
+    return out
+
+
 def _learning_rate(config: TrainConfig, iteration: int, total: int) -> float:
     """Return the learning rate for the step after `iteration` completed steps."""
     if config.lr_schedule == "cosine":
@@ -141,23 +176,32 @@ class _Run:
         self.total_epochs = math.ceil(self.total / self.ipe)
         self.optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
         self.rng = np.random.default_rng(_seeds(cfg.seed)[1])
+        # Integer labels take the buffered fast path; one-hot targets the text's net.gradient.
+        self.step = TrainStep(net) if t_train.ndim == 1 else None
+
+    def _gradient(self, idx: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+        """Return (grads, loss) for the training rows idx."""
+        if self.step is not None:
+            loss = self.step(self.step.load(self.x_train, idx), self.t_train[idx])
+            return self.step.grads, loss
+        net = self.net
+        grads = net.gradient(_to_float(self.x_train[idx], net.dtype), self.t_train[idx])
+        return grads, net.lastLayer.loss
 
     def run_epoch(self, epoch: int, history: History, on_progress, should_stop) -> EpochRecord | None:
         """Train one epoch and evaluate; return its record, or None if should_stop() said so."""
         steps = min(self.ipe, self.total - epoch * self.ipe)
-        perm = self.rng.permutation(self.n) if self.cfg.sampling == "shuffle" else None
-        iteration, loss_sum, bs = epoch * self.ipe, 0.0, self.batch_size
+        batches = _epoch_batches(self.rng, self.cfg.sampling, self.n, self.batch_size, steps)
+        iteration, loss_sum = epoch * self.ipe, 0.0
         net, optimizer = self.net, self.optimizer
         started = time.perf_counter()
-        for i in range(steps):
+        for i, idx in enumerate(batches):
             if should_stop is not None and should_stop():
                 log.info("training stopped at iteration %d of %d", iteration, self.total)
                 return None
-            idx = perm[i * bs : (i + 1) * bs] if perm is not None else self.rng.choice(self.n, bs)
-            grads = net.gradient(_to_float(self.x_train[idx], net.dtype), self.t_train[idx])
+            grads, loss = self._gradient(idx)
             optimizer.lr = _learning_rate(self.cfg, iteration, self.total)
             optimizer.update(net.params, grads)
-            loss = net.lastLayer.loss
             iteration += 1
             loss_sum += loss
             history.train_loss_list.append(loss)
