@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from types import MappingProxyType
 from typing import Any
@@ -144,7 +145,7 @@ class Adam(Optimizer):
         """m += (1-b1)(g-m); v += (1-b2)(g*g-v); W -= lr_t * m / (sqrt(v) + eps)."""
         self.iter += 1
         b1, b2 = self.beta1, self.beta2
-        lr_t = self.lr * np.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter)
+        lr_t = self.lr * math.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter)
         for key, p in params.items():
             g = grads[key]
             m = self._slot("m", key, p)
