@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,8 +17,7 @@ _DTYPE_NAMES = {pb.DTYPE_UNSPECIFIED: "UNSPECIFIED (float32)", pb.DTYPE_FLOAT32:
                 pb.DTYPE_UINT8: "UINT8"}
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     """A decoded Predict input: rows of 784 features, and how the answer should be encoded."""
 
     x: np.ndarray          # (N, 784) float32 or uint8, possibly a read-only view of the message
@@ -46,33 +45,38 @@ def _rows(tensor: pb.Tensor, max_rows: int) -> int:
 def decode_input(tensor: pb.Tensor, max_rows: int) -> Batch:
     """Validate a Predict input tensor and view it as (N, 784) float32 or uint8."""
     rows = _rows(tensor, max_rows)
-    count = rows * INPUT_SIZE
-    has_floats, has_raw = len(tensor.float_data) > 0, len(tensor.raw_data) > 0
-    if has_floats and has_raw:
+    raw = tensor.raw_data  # read once: every read of a bytes field copies it out of the message
+    n_floats = len(tensor.float_data)
+    if n_floats and raw:
         raise InvalidArgument("input must carry exactly one of float_data or raw_data, not both")
-    if not (has_floats or has_raw):
+    if not (n_floats or raw):
         raise InvalidArgument(f"input has shape {list(tensor.shape)} but no float_data or raw_data")
-    if tensor.dtype not in _DTYPE_NAMES:
-        raise InvalidArgument(f"input dtype must be one of {', '.join(_DTYPE_NAMES.values())}; "
-                              f"got {tensor.dtype}")
-    if has_floats:
-        if tensor.dtype == pb.DTYPE_UINT8:
-            raise InvalidArgument("float_data is float32: dtype must be FLOAT32 or UNSPECIFIED, not UINT8")
-        if len(tensor.float_data) != count:
-            raise InvalidArgument(f"float_data has {len(tensor.float_data)} values; shape "
-                                  f"{list(tensor.shape)} needs {count}")
-        x = np.asarray(tensor.float_data, dtype=np.float32).reshape(rows, INPUT_SIZE)
-        _check_finite(x)
-        return Batch(x, as_floats=True)
-    itemsize = 1 if tensor.dtype == pb.DTYPE_UINT8 else 4
-    if len(tensor.raw_data) != count * itemsize:
-        raise InvalidArgument(f"raw_data has {len(tensor.raw_data)} bytes; shape {list(tensor.shape)} "
-                              f"of {_DTYPE_NAMES[tensor.dtype]} needs {count * itemsize}")
-    if itemsize == 1:
-        return Batch(np.frombuffer(tensor.raw_data, dtype=np.uint8).reshape(rows, INPUT_SIZE), False)
-    x = np.frombuffer(tensor.raw_data, dtype="<f4").reshape(rows, INPUT_SIZE)
+    dtype = tensor.dtype
+    if dtype not in _DTYPE_NAMES:
+        raise InvalidArgument(f"input dtype must be one of {', '.join(_DTYPE_NAMES.values())}; got {dtype}")
+    if n_floats:
+        return Batch(_from_floats(tensor, rows, n_floats), as_floats=True)
+    itemsize = 1 if dtype == pb.DTYPE_UINT8 else 4
+    if len(raw) != rows * INPUT_SIZE * itemsize:
+        raise InvalidArgument(f"raw_data has {len(raw)} bytes; shape {list(tensor.shape)} "
+                              f"of {_DTYPE_NAMES[dtype]} needs {rows * INPUT_SIZE * itemsize}")
+    if itemsize == 1:  # pixels: a view of the message bytes; the model's W1 is pre-scaled by 1/255
+        return Batch(np.frombuffer(raw, dtype=np.uint8).reshape(rows, INPUT_SIZE), False)
+    x = np.frombuffer(raw, dtype="<f4").reshape(rows, INPUT_SIZE)
     _check_finite(x)
-    return Batch(x, as_floats=False)
+    return Batch(x, False)
+
+
+def _from_floats(tensor: pb.Tensor, rows: int, n_floats: int) -> np.ndarray:
+    """float_data as (N, 784) float32 (one conversion from the packed field)."""
+    if tensor.dtype == pb.DTYPE_UINT8:
+        raise InvalidArgument("float_data is float32: dtype must be FLOAT32 or UNSPECIFIED, not UINT8")
+    if n_floats != rows * INPUT_SIZE:
+        raise InvalidArgument(f"float_data has {n_floats} values; shape "
+                              f"{list(tensor.shape)} needs {rows * INPUT_SIZE}")
+    x = np.asarray(tensor.float_data, dtype=np.float32).reshape(rows, INPUT_SIZE)
+    _check_finite(x)
+    return x
 
 
 def _check_finite(x: np.ndarray) -> None:
