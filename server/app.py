@@ -90,6 +90,11 @@ class NNServer:
             self._stopped.set()
             log.info("nnservice on port %d stopped", self.port)
 
+    @property
+    def active_watchers(self) -> int:
+        """WatchJob streams currently following a job (0 once their clients are gone)."""
+        return self._jobs.active_watchers
+
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Block until stop() has finished (or `timeout` passes); True if it has."""
         return self._stopped.wait(timeout)
@@ -106,7 +111,12 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     interceptors = _interceptors(settings, draining)
     limit_blas_threads()
     state_dir = Path(settings.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "it is a file" if state_dir.is_file() else exc.strerror or exc
+        raise OSError(f"cannot use the state directory {state_dir}: {reason}; it must be "
+                      "a writable directory (--state-dir / NNSVC_STATE_DIR)") from None
     if datasets is None:
         datasets = DatasetCache(settings.mnist_dir, state_dir / "cache", settings.allow_download)
     models = ModelStore(state_dir / "models")

@@ -52,9 +52,13 @@ class DatasetCache:
         """Parse MNIST as uint8 through nncore and freeze the arrays."""
         if self.cache_dir is not None:
             Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
-        (x_train, t_train), (x_test, t_test) = load_mnist(
-            normalize=False, data_dir=self.mnist_dir, cache_dir=self.cache_dir,
-            download=self.allow_download)
+        try:
+            (x_train, t_train), (x_test, t_test) = load_mnist(
+                normalize=False, data_dir=self.mnist_dir, cache_dir=self.cache_dir,
+                download=self.allow_download)
+        except ValueError as exc:  # a damaged file: nncore names it, we say what to do
+            raise ValueError(f"MNIST is unusable: {exc}. Replace the damaged file with an intact "
+                             f"copy (or delete it and run the server with --allow-download)") from None
         arrays = [x_train, t_train, x_test, t_test]
         for array in arrays:
             array.flags.writeable = False  # shared by every job: nobody may change it

@@ -41,10 +41,17 @@ class JobManager:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.max_concurrent_jobs, thread_name_prefix="nnsvc-job")
         self._watchers = threading.BoundedSemaphore(max(1, settings.grpc_workers - 2))
+        self._watching = 0  # streams inside watch(), guarded by _lock
         self._models = models
 
     def __repr__(self) -> str:
         return f"JobManager({len(self._active)} active, closing={self._closing})"
+
+    @property
+    def active_watchers(self) -> int:
+        """WatchJob streams currently following an active job."""
+        with self._lock:
+            return self._watching
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -163,9 +170,13 @@ class JobManager:
             return
         if not self._watchers.acquire(blocking=False):
             raise ResourceExhausted("too many WatchJob streams are open; poll GetStatus instead or retry later")
+        with self._lock:
+            self._watching += 1
         try:
             yield from self._follow(job, is_active)
         finally:
+            with self._lock:
+                self._watching -= 1
             self._watchers.release()
 
     def _follow(self, job: ActiveJob, is_active: Callable[[], bool]) -> Iterator[JobRecord]:

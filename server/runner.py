@@ -107,7 +107,8 @@ class JobRunner:
             self._models.save(job_id, history.net.params, self._model_meta(job.snapshot(), history.net))
         except Exception as exc:
             log.error("job %s: cannot save its model: %s", job_id, exc)
-            self.finish(job, FAILED, error=f"cannot save the model in the state directory: {exc}")
+            self.finish(job, FAILED, error=f"cannot save the model in the state directory: {exc}; free "
+                                           "space or fix its permissions, then submit the job again")
             return
         self.finish(job, SUCCEEDED, model_id=job_id)
 
@@ -136,7 +137,12 @@ class JobRunner:
         eta = _Eta()
 
         def on_epoch_end(state: TrainState) -> None:
-            self._checkpoints.save(record.job_id, state.epoch, state.arrays(), state.meta())
+            try:
+                self._checkpoints.save(record.job_id, state.epoch, state.arrays(), state.meta())
+            except OSError as exc:  # full or read-only state dir: say where, and what to do
+                raise OSError(f"cannot write the epoch {state.epoch} checkpoint under "
+                              f"{self._checkpoints.root}: {exc.strerror or exc}; free space or fix "
+                              "the permissions of the state directory, then submit the job again") from exc
 
         return train(config, data.x_train, data.t_train, data.x_test, data.t_test,
                      on_progress=lambda p: self._progress(job, p, eta), should_stop=job.should_stop,

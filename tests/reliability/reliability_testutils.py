@@ -44,3 +44,67 @@ def record_figure(request: pytest.FixtureRequest, name: str, value) -> None:
 
 
 FIGURES = pytest.StashKey[list]()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m server` in a subprocess on a free loopback port (so it can be killed with -9)."""
+
+    def __init__(self, state_dir: Path, mnist_dir: Path, log_path: Path, *extra: str) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port),
+                "--state-dir", str(state_dir), "--mnist-dir", str(mnist_dir), *extra]
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=Path(__file__).resolve().parents[2])
+
+    def __repr__(self) -> str:
+        return f"ServerProcess({self.target}, pid={self.proc.pid})"
+
+    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
+        """Block until health says SERVING."""
+        import time
+
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                assert self.proc.poll() is None, f"server exited with {self.proc.returncode}"
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == \
+                            health_pb2.HealthCheckResponse.SERVING:
+                        return self
+                except grpc.RpcError:
+                    pass
+                assert time.monotonic() < deadline, "server did not become SERVING"
+                time.sleep(0.1)
+
+    def kill9(self) -> None:
+        """SIGKILL: no drain, no cleanup, like a power cut for the process."""
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def stop(self) -> int:
+        """SIGTERM and wait for the drain; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self._log.close()
+        return self.proc.returncode
