@@ -58,7 +58,9 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m server` in a subprocess on a free loopback port (so it can be killed with -9)."""
 
-    def __init__(self, state_dir: Path, mnist_dir: Path, log_path: Path, *extra: str) -> None:
+    def __init__(self, state_dir: Path, mnist_dir: Path, log_path: Path, *extra: str,
+                 env: dict[str, str] | None = None) -> None:
+        import os
         import subprocess
         import sys
 
@@ -68,7 +70,7 @@ class ServerProcess:
                 "--state-dir", str(state_dir), "--mnist-dir", str(mnist_dir), *extra]
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=Path(__file__).resolve().parents[2])
+                                     cwd=Path(__file__).resolve().parents[2], env={**os.environ, **(env or {})})
 
     def __repr__(self) -> str:
         return f"ServerProcess({self.target}, pid={self.proc.pid})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -14,7 +16,7 @@ from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server import Settings, create_server
 from tests.reliability.pki import CertificateAuthority
-from tests.reliability.reliability_testutils import pixels
+from tests.reliability.reliability_testutils import ServerProcess, pixels
 
 TOKEN, OTHER_TOKEN = "s3cret-token-for-tests", "second-token"
 
@@ -57,6 +59,7 @@ def test_tls_serves_trusting_clients_and_refuses_plaintext(server_with_model, pk
     with sdk(server.target, root_certificates=pki["ca"].cert.read_bytes()) as client:
         assert client.health().serving
         assert len(client.predict(model_id, pixels(2)).classes) == 2
+    assert nnctl_main(["--target", server.target, "--tls-ca", str(pki["ca"].cert), "health"]) == 0
     with sdk(server.target) as plaintext:
         assert code_of(lambda: plaintext.get_model(model_id)) == grpc.StatusCode.UNAVAILABLE
     with sdk(server.target, root_certificates=pki["rogue"].cert.read_bytes()) as untrusting:
@@ -155,6 +158,35 @@ def test_nnctl_over_mutual_tls_with_a_token(server_with_model, pki, tokens_file,
     assert code == 1 and "UNAUTHENTICATED" in err
     code, _, err = nnctl("--target", server.target, "--timeout", "5", "--token", TOKEN, "models")
     assert code == 3 and "cannot reach the server" in err  # plaintext against TLS: no connection
+
+
+def test_nn_server_flags_and_environment_turn_on_mutual_tls_and_tokens(pki, tokens_file, tmp_path, mnist_dir):
+    tls = ["--tls-cert", pki["server"].cert, "--tls-key", pki["server"].key, "--tls-client-ca", pki["ca"].cert]
+    server = ServerProcess(tmp_path / "state", mnist_dir, tmp_path / "server.log", *map(str, tls),
+                           "--auth-tokens-file", str(tokens_file), env={"NNSVC_AUTH_TOKENS": "env-token"})
+    chain, key = pki["client"].read()
+    options = dict(root_certificates=pki["ca"].cert.read_bytes(), certificate_chain=chain, private_key=key)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # wait for the process, probing over mutual TLS (health is open to any token)
+            with sdk(server.target, **options) as client:
+                try:
+                    if client.health().serving:
+                        break
+                except NNServiceError:
+                    assert server.proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.1)
+        for token in (TOKEN, "env-token"):
+            with sdk(server.target, token=token, **options) as client:
+                assert client.list_jobs() == []
+        with sdk(server.target, token="nope", **options) as client:
+            assert code_of(client.list_jobs) == grpc.StatusCode.UNAUTHENTICATED
+        with sdk(server.target, token=TOKEN) as plaintext:
+            assert code_of(plaintext.list_jobs) == grpc.StatusCode.UNAVAILABLE
+    finally:
+        assert server.stop() == 0
+    text = (tmp_path / "server.log").read_text()
+    assert "mutual TLS, bearer tokens required" in text and TOKEN not in text and "env-token" not in text
 
 
 @pytest.mark.parametrize("change, fragment", [
