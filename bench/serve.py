@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_lib import (SHARED_MNIST, Lat, ServerProcess, best_seconds, concurrent,  # noqa: E402
-                       interleaved, load_avg, median_rate, plot_concurrency, ratio, wait_running)
+                       interleaved, load_avg, median_rates, plot_concurrency, ratio, wait_running)
 
 from client import NNClient  # noqa: E402
 from client.channel import make_channel  # noqa: E402
@@ -45,8 +45,8 @@ class Plan:
 
     rounds: int = 7          # interleaved rounds; medians over rounds are reported
     calls: int = 400         # calls per kind per round
-    seconds: float = 2.0     # per throughput / concurrency measurement
-    rate_rounds: int = 3
+    seconds: float = 1.0     # per throughput / concurrency measurement
+    rate_rounds: int = 5
     levels: tuple = (1, 2, 4, 8, 16)
     bulk_rows: int = 10_000
     bulk_repeat: int = 5
@@ -139,10 +139,10 @@ def latency_section(calls: dict, plan: Plan, out: dict) -> None:
 def throughput_section(calls: dict, plan: Plan, out: dict) -> None:
     """RPC/s with 1 and 8 client threads (one shared channel), Predict against Check."""
     heading(HEADINGS[1])
-    rates = {}
+    names, rates = ("check", "sdk100", "stub100", "sdk800", "stub800"), {}
     for threads in (1, 8):
-        for name in ("check", "sdk100", "stub100", "sdk800", "stub800"):
-            rates[f"{name}@{threads}"] = median_rate(calls[name], threads, plan.seconds, plan.rate_rounds)
+        rates.update(median_rates({f"{n}@{threads}": calls[n] for n in names}, threads, plan.seconds,
+                                  plan.rate_rounds))
         base = rates[f"check@{threads}"]
         row(f"{label('check')}, {threads} thread(s)", f"{base:.0f} RPC/s", "baseline")
         for name in ("sdk100", "stub100", "sdk800", "stub800"):

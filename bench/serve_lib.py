@@ -28,13 +28,13 @@ SERVER_CMD = os.environ.get("NNSVC_BENCH_SERVER", "-m server").split()
 class ServerProcess:
     """`python -m server` on 127.0.0.1, port 0, logging (INFO, the default) to a file."""
 
-    def __init__(self, state_dir: Path, mnist_dir: Path, max_jobs: int = 4) -> None:
+    def __init__(self, state_dir: Path, mnist_dir: Path, max_jobs: int = 4, extra_args: tuple = ()) -> None:
         self.state_dir = Path(state_dir)
         self.log_path = self.state_dir.parent / f"{self.state_dir.name}.log"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, *SERVER_CMD, "--host", "127.0.0.1", "--port", "0",
                 "--state-dir", str(self.state_dir), "--mnist-dir", str(mnist_dir), "--no-download",
-                "--max-concurrent-jobs", str(max_jobs), "--shutdown-grace", "2"]
+                "--max-concurrent-jobs", str(max_jobs), "--shutdown-grace", "2", *extra_args]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
         self.port = self._wait_for_port()
@@ -159,9 +159,14 @@ def concurrent(call: Callable[[], object], threads: int, seconds: float) -> tupl
     return len(latencies) / elapsed, latencies
 
 
-def median_rate(call: Callable[[], object], threads: int, seconds: float, rounds: int) -> float:
-    """Median calls/s over rounds."""
-    return statistics.median(concurrent(call, threads, seconds)[0] for _ in range(rounds))
+def median_rates(calls: dict[str, Callable[[], object]], threads: int, seconds: float,
+                 rounds: int) -> dict[str, float]:
+    """Per kind, the median calls/s over rounds; kinds alternate within each round."""
+    rates: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            rates[name].append(concurrent(call, threads, seconds)[0])
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def best_seconds(fn: Callable[[], object], repeat: int) -> float:
