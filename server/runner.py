@@ -33,6 +33,11 @@ class ActiveJob:
         self.stop_reason: str | None = None  # "cancel" or "shutdown"
         self._stop = threading.Event()
         self.notified = self.saved = 0.0
+        # Records are copied under `changed` but written outside it, by two threads at times (a
+        # cancel and the worker's end): the stamps keep an older copy from overwriting a newer one.
+        self._stamp = 0
+        self.write_lock = threading.Lock()
+        self.written = 0
 
     def __repr__(self) -> str:
         return f"ActiveJob({self.record!r}, version={self.version}, stop={self.stop_reason})"
@@ -41,6 +46,11 @@ class ActiveJob:
         """A consistent copy of the record."""
         with self.changed:
             return self.record.copy()
+
+    def stamped(self) -> tuple[int, JobRecord]:
+        """A copy of the record to write, with its place in the order of copies (hold `changed`)."""
+        self._stamp += 1
+        return self._stamp, self.record.copy()
 
     def bump(self) -> None:
         """Mark a change and wake the watchers (call with `changed` held)."""
@@ -100,7 +110,9 @@ class JobRunner:
             if job.stop_reason == "cancel":
                 self.finish(job, CANCELLED)
             else:  # shutdown: the record stays RUNNING on disk and resumes from its checkpoint
-                self._persist(job.snapshot())
+                with job.changed:
+                    stamped = job.stamped()
+                self._write(job, *stamped)
                 log.info("job %s: stopped for shutdown at epoch %d", job_id, job.record.epoch)
             return
         try:
@@ -120,13 +132,13 @@ class JobRunner:
                 job.record.state = RUNNING
                 job.record.started = job.record.started or time.time()
                 job.bump()
-                snapshot = job.record.copy()
+                stamped = job.stamped()
         if reason == "cancel":
             self.finish(job, CANCELLED)
         if reason is not None:
             return False
-        log.info("job %s: QUEUED -> RUNNING", snapshot.job_id)
-        self._persist(snapshot)
+        log.info("job %s: QUEUED -> RUNNING", job.record.job_id)
+        self._write(job, *stamped)
         return True
 
     def _train(self, job: ActiveJob):
@@ -166,8 +178,8 @@ class JobRunner:
             if not closing_epoch and now - job.saved < SAVE_INTERVAL:
                 return
             job.saved = now
-            snapshot = record.copy()
-        self._persist(snapshot)
+            stamped = job.stamped()
+        self._write(job, *stamped)
 
     @staticmethod
     def _model_meta(record: JobRecord, net) -> dict:
@@ -183,9 +195,9 @@ class JobRunner:
                 return
             old, job.record.state = job.record.state, state
             job.bump()
-            snapshot = job.record.copy()
+            stamp, snapshot = job.stamped()
         log.info("job %s: %s -> %s", snapshot.job_id, old, state)
-        self._persist(snapshot)
+        self._write(job, stamp, snapshot)
 
     def finish(self, job: ActiveJob, state: str, **fields) -> None:
         """Move a job to a final state, record it, drop its checkpoints and release it."""
@@ -194,16 +206,26 @@ class JobRunner:
             old, record.state, record.ended, record.eta_seconds = record.state, state, time.time(), 0.0
             for name, value in fields.items():
                 setattr(record, name, value)
-            snapshot = record.copy()
+            stamp, snapshot = job.stamped()
         log.info("job %s: %s -> %s%s", snapshot.job_id, old, state,
                  f" ({snapshot.error})" if snapshot.error else "")
-        stored = self._persist(snapshot)
+        stored = self._write(job, stamp, snapshot)
         if stored:
             self._checkpoints.delete(snapshot.job_id)
         with job.changed:  # watchers hear of the end only once it is on disk
             job.bump()
         if stored:
             self._on_done(job)
+
+    def _write(self, job: ActiveJob, stamp: int, record: JobRecord) -> bool:
+        """Persist an active job's record unless a newer copy is already on disk (then True)."""
+        with job.write_lock:
+            if stamp < job.written:
+                return True
+            stored = self._persist(record)
+            if stored:
+                job.written = stamp
+            return stored
 
     def _persist(self, record: JobRecord) -> bool:
         """Write a record; a broken state dir is logged, never raised into a worker thread."""

@@ -62,7 +62,10 @@ def _assert_accepted_jobs_never_failed(stub) -> None:
             return
         failed = [(job.job_id, job.error) for job in jobs if job.state == pb.JOB_STATE_FAILED]
         assert not failed, f"accepted jobs failed: {failed}"
-        assert time.monotonic() < deadline, "accepted jobs did not end after CancelJob"
+        stuck = [(job.job_id, pb.JobState.Name(job.state), job.epoch, job.iteration, job.total_iterations,
+                  str(job.config).replace("\n", " ")) for job in jobs
+                 if job.state not in (pb.JOB_STATE_CANCELLED, pb.JOB_STATE_SUCCEEDED)]
+        assert time.monotonic() < deadline, f"accepted jobs did not end after CancelJob: {stuck}"
         time.sleep(0.1)
 
 
