@@ -1,0 +1,161 @@
+"""Runs for bench/train_mnist.py: one training in nncore or in PyTorch, and their results."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from nncore import TwoLayerNet
+from nncore._step import TrainStep
+from nncore.training import TrainConfig, batch_order, build_network, train
+from nncore.training import _learning_rate  # the schedule itself, so PyTorch follows it exactly
+
+TORCH_REF = Path(__file__).with_name("_torch_ref.py")
+
+
+@dataclass
+class Epoch:
+    """One epoch of one run: training seconds (evaluation excluded), samples, loss, test accuracy."""
+
+    epoch: int
+    seconds: float
+    samples: int
+    loss: float
+    test_accuracy: float
+
+    @property
+    def samples_per_s(self) -> float:
+        """Training throughput of this epoch."""
+        return self.samples / self.seconds
+
+
+@dataclass
+class Run:
+    """The epochs of one training run by one implementation ("numpy" or "torch")."""
+
+    impl: str
+    setup: str
+    seed: int
+    epochs: list[Epoch] = field(default_factory=list)
+
+    @property
+    def samples_per_s(self) -> float:
+        """Median of the per-epoch throughputs (robust to a noisy neighbour on a shared machine)."""
+        return statistics.median(e.samples_per_s for e in self.epochs)
+
+    @property
+    def test_accuracy(self) -> float:
+        """Test accuracy after the last epoch."""
+        return self.epochs[-1].test_accuracy
+
+    def time_to(self, target: float) -> float | None:
+        """Training seconds until the first epoch whose test accuracy is >= target, or None."""
+        elapsed = 0.0
+        for e in self.epochs:
+            elapsed += e.seconds
+            if e.test_accuracy >= target:
+                return elapsed
+        return None
+
+    def to_dict(self) -> dict:
+        """Return the run as JSON-able data."""
+        return {"impl": self.impl, "setup": self.setup, "seed": self.seed,
+                "samples_per_s": self.samples_per_s, "epochs": [e.__dict__ for e in self.epochs]}
+
+
+def run_numpy(config: TrainConfig, data: tuple, setup: str, on_epoch: Callable[[Epoch], None]) -> Run:
+    """Train with nncore.train on data (x_train, t_train, x_test, t_test); call on_epoch per epoch."""
+    run = Run("numpy", setup, config.seed)
+    done = 0  # iterations completed before the current epoch
+
+    def record(state) -> None:
+        nonlocal done
+        r = state.history["epochs"][-1]
+        samples = (state.iteration - done) * config.batch_size
+        done = state.iteration
+        epoch = Epoch(r["epoch"], r["seconds"], samples, r["loss"], r["test_accuracy"])
+        run.epochs.append(epoch)
+        on_epoch(epoch)
+
+    train(config, *data, on_epoch_end=record)
+    return run
+
+
+def torch_job(config: TrainConfig, n_train: int, threads: int, impl: str, path: Path) -> None:
+    """Write what _torch_ref.py needs to repeat nncore's run of config: weights, batches, rates."""
+    cfg = config.resolved()
+    order = batch_order(config, n_train)
+    net = build_network(config, 784, 10)
+    total = order.shape[0]
+    lrs = np.array([_learning_rate(cfg, i, total) for i in range(total)])
+    ipe = max(min(n_train, cfg.train_size or n_train) // order.shape[1], 1)
+    meta = {"activation": cfg.activation, "optimizer": cfg.optimizer, "threads": threads,
+            "iterations_per_epoch": ipe, "torch_impl": impl}
+    np.savez(path, order=order, lrs=lrs, meta=np.array(json.dumps(meta)), **net.params)
+
+
+def run_torch(python: str, data_path: Path, job_path: Path, setup: str, seed: int,
+              on_epoch: Callable[[Epoch], None]) -> tuple[Run, dict]:
+    """Run _torch_ref.py under `python`; return its Run and the runtime line it printed first."""
+    run, info = Run("torch", setup, seed), {}
+    cmd = [python, str(TORCH_REF), str(data_path), str(job_path)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=os.environ.copy()) as proc:
+        for line in proc.stdout:
+            msg = json.loads(line)
+            if "torch" in msg:
+                info = msg
+                continue
+            epoch = Epoch(msg["epoch"], msg["seconds"], msg["samples"], msg["loss"], msg["test_accuracy"])
+            run.epochs.append(epoch)
+            on_epoch(epoch)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
+    return run, info
+
+
+def torch_python(requested: str | None) -> tuple[str | None, str]:
+    """Return (interpreter that has torch or None, a sentence saying which and why)."""
+    candidates = [requested] if requested else [sys.executable]
+    for python in candidates:
+        probe = subprocess.run([python, "-c", "import torch, numpy; print(torch.__version__)"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            return python, f"PyTorch {probe.stdout.strip()} via {python}"
+    where = requested or f"{sys.executable} (this interpreter)"
+    return None, (f"PyTorch: not available ({where} cannot import torch); pass --torch-python PATH "
+                  "or set NNSVC_TORCH_PYTHON to compare; NumPy figures only")
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Return the median wall time of fn() over `repeats` calls, in seconds."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def gradient_times(hidden: int, batch: int, x: np.ndarray, t: np.ndarray, repeats: int) -> dict:
+    """Time one numerical-gradient step against backprop (text's path and fast path), same batch."""
+    net = TwoLayerNet(784, hidden, 10, 0.01, activation="sigmoid", seed=0)
+    xb, tb = x[:batch], t[:batch]
+    started = time.perf_counter()
+    numeric = net.numerical_gradient(xb, tb)
+    numerical = time.perf_counter() - started
+    backprop = median_time(lambda: net.gradient(xb, tb), repeats)
+    step = TrainStep(net)
+    fast = median_time(lambda: step(xb, tb), repeats)
+    grads = net.gradient(xb, tb)
+    diff = max(float(np.abs(numeric[k] - grads[k]).max()) for k in grads)
+    return {"hidden": hidden, "batch": batch, "numerical_s": numerical, "backprop_s": backprop,
+            "fast_backprop_s": fast, "max_abs_diff": diff}

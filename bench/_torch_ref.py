@@ -1,0 +1,97 @@
+"""The PyTorch side of bench/train_mnist.py: the same training, written the ordinary PyTorch way.
+
+Run by the benchmark in a separate interpreter that has torch (it imports only torch and
+numpy, not this project):  python _torch_ref.py DATA.npz JOB.npz
+DATA.npz holds the uint8 MNIST arrays; JOB.npz the initial weights (the very arrays nncore
+starts from), the mini-batch order and per-step learning rates nncore uses, and a JSON "meta"
+string (activation, optimizer, threads, iterations per epoch). One JSON object per line goes to
+stdout: first {"torch": ...} describing the runtime, then one per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def build_model(job: dict, activation: str) -> torch.nn.Sequential:
+    """Return Linear -> Sigmoid|ReLU -> Linear holding the job's initial weights."""
+    w1, w2 = job["W1"], job["W2"]
+    act = torch.nn.ReLU() if activation == "relu" else torch.nn.Sigmoid()
+    model = torch.nn.Sequential(torch.nn.Linear(*w1.shape), act, torch.nn.Linear(*w2.shape))
+    with torch.no_grad():  # nn.Linear stores (out, in): the transpose of the text's W
+        model[0].weight.copy_(torch.from_numpy(w1.T.copy()))
+        model[0].bias.copy_(torch.from_numpy(job["b1"]))
+        model[2].weight.copy_(torch.from_numpy(w2.T.copy()))
+        model[2].bias.copy_(torch.from_numpy(job["b2"]))
+    return model
+
+
+def build_optimizer(model: torch.nn.Module, meta: dict, lr: float) -> torch.optim.Optimizer:
+    """Return SGD or Adam as nncore configures it (Adam: the text's betas and eps)."""
+    if meta["optimizer"] == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr)
+    impl = meta.get("torch_impl", "default")
+    extra = {"foreach": True} if impl == "foreach" else {"fused": True} if impl == "fused" else {}
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-7, **extra)
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> float:
+    """Return the fraction of rows of x whose arg-max score equals t."""
+    with torch.no_grad():
+        correct = sum(int((model(x[i : i + 10000]).argmax(1) == t[i : i + 10000]).sum())
+                      for i in range(0, x.shape[0], 10000))
+    return correct / x.shape[0]
+
+
+def train_epoch(model, optimizer, x, t, order, lrs, steps: range) -> tuple[float, float]:
+    """Run the given steps; return (training seconds, mean loss)."""
+    losses = []
+    lr = float(lrs[steps.start])
+    started = time.perf_counter()
+    for step in steps:
+        if lrs[step] != lr:  # a schedule: set this step's rate, as nncore does
+            lr = float(lrs[step])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        idx = order[step]
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x[idx]), t[idx])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())  # nncore records every step's loss too
+    return time.perf_counter() - started, sum(losses) / len(losses)
+
+
+def main(data_path: str, job_path: str) -> None:
+    """Train as JOB.npz says on DATA.npz, printing one JSON line per epoch."""
+    with np.load(data_path, allow_pickle=False) as data:
+        x_train = torch.from_numpy(data["x_train"]).float().div_(255)  # same values as nncore's
+        x_test = torch.from_numpy(data["x_test"]).float().div_(255)
+        t_train = torch.from_numpy(data["t_train"].astype(np.int64))
+        t_test = torch.from_numpy(data["t_test"].astype(np.int64))
+    with np.load(job_path, allow_pickle=False) as npz:
+        job = {key: npz[key] for key in npz.files}
+    meta = json.loads(str(job["meta"]))
+    torch.set_num_threads(int(meta["threads"]))
+    torch.manual_seed(0)  # nothing random is drawn; set for good measure
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "mkl": torch.backends.mkl.is_available()}), flush=True)
+    model = build_model(job, meta["activation"])
+    order, lrs = torch.from_numpy(job["order"]), job["lrs"]
+    optimizer = build_optimizer(model, meta, float(lrs[0]))
+    total, ipe = order.shape[0], int(meta["iterations_per_epoch"])
+    for epoch, start in enumerate(range(0, total, ipe), start=1):
+        steps = range(start, min(start + ipe, total))
+        seconds, loss = train_epoch(model, optimizer, x_train, t_train, order, lrs, steps)
+        print(json.dumps({"epoch": epoch, "seconds": seconds, "samples": len(steps) * order.shape[1],
+                          "loss": loss, "test_accuracy": accuracy(model, x_test, t_test)}), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
