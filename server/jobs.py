@@ -27,7 +27,8 @@ WATCH_POLL_SECONDS = 0.25  # how often a waiting watcher checks that its client 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 # Job threads run this much nicer than RPC threads (Linux nice is per thread), so a busy core
-# goes to Predict first: with two jobs training, Predict p99 fell from ~8-16 ms to ~3-5 ms here.
+# goes to Predict first: with two jobs training, Predict p99 fell from ~10 ms to ~5 ms (medians
+# of three A/B runs; nice 19 was no better, and training then starves under other load).
 JOB_NICENESS = 10
 
 
