@@ -20,7 +20,7 @@ from tests.reliability.reliability_testutils import pixels, predict_request, rec
 THREADS = int(os.environ.get("NNSVC_LOAD_THREADS", "16"))
 PREDICTS = int(os.environ.get("NNSVC_LOAD_PREDICTS", "500"))
 LONG = dict(hidden_size=128, epochs=50, eval_size=1000, seed=0)  # keeps training through the load
-BURST_JOB = dict(hidden_size=64, epochs=3, train_size=20000, eval_size=1000, seed=0)
+BURST_JOB = dict(hidden_size=64, epochs=3, train_size=30000, eval_size=1000, seed=0)  # ~1 s: outlasts the burst
 
 
 def _client(target: str, model_id: str, start: threading.Barrier, seed: int) -> tuple[list[float], list[str]]:
