@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_lib import (SHARED_MNIST, Lat, ServerProcess, best_seconds, concurrent,  # noqa: E402
-                       interleaved, load_avg, median_rates, plot_concurrency, ratio, wait_running)
+                       interleaved, load_avg, median_rates, median_tree, plot_concurrency, ratio, wait_running)
 
 from client import NNClient  # noqa: E402
 from client.channel import make_channel  # noqa: E402
@@ -251,7 +251,7 @@ def target_rows(out: dict) -> list[tuple[str, float, float]]:
                  (f"{via}: 784-800-10 p99 <= 1.5x Check p99", ratio(lat[f"{via}800"]["p99"], check["p99"]), 1.5)]
     for name in ("sdk100", "stub100", "sdk800", "stub800"):
         rows.append((f"{name}: RPC/s at 8 threads >= 0.9x Check", ratio(thr[f"{name}@8"], thr["check@8"]), -0.9))
-    rows.append((f"bulk {bulk['rows']} uint8 784-800-10 >= 0.5x in-process", ratio(bulk["uint8800"], bulk["local800"]), -0.5))
+    rows.append((f"bulk {int(bulk['rows'])} uint8 784-800-10 >= 0.5x in-process", ratio(bulk["uint8800"], bulk["local800"]), -0.5))
     for name in ("sdk100", "sdk800"):
         rows.append((f"{name}: p99 with 2 jobs <= 3x idle p99", ratio(tr[f"{name}@2"]["p99"], tr[f"{name}@0"]["p99"]),
                      3.0))
@@ -269,10 +269,10 @@ def targets_section(out: dict) -> None:
         out["targets"][text] = {"value": value, "met": met}
 
 
-def run(plan: Plan, mnist_dir: Path, workdir: Path, plot_path: Path | None) -> dict:
-    """Every section, in one run; returns the figures."""
+def run(plan: Plan, mnist_dir: Path, workdir: Path) -> dict:
+    """Every section, in one run (fresh servers); returns the figures."""
     (_, _), (x_test, _) = load_mnist(normalize=False, data_dir=mnist_dir, cache_dir=workdir / "mnist")
-    out: dict = {"plan": asdict(plan), "load_avg_start": load_avg()}
+    out: dict = {"load_avg_start": load_avg()}
     with ServerProcess(workdir / "state", mnist_dir) as server, NNClient(server.target) as client:
         ids = train_models(client, plan)
         channel = make_channel(server.target)
@@ -285,16 +285,15 @@ def run(plan: Plan, mnist_dir: Path, workdir: Path, plot_path: Path | None) -> d
         channel.close()
     rss_section(workdir, mnist_dir, plan, out)
     targets_section(out)
-    if plot_path is not None:
-        plot_concurrency(out, plan.levels, plot_path)
     out["load_avg_end"] = load_avg()
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the flags and run the benchmark."""
+    """Parse the flags and run the benchmark `--runs` times; with several, report the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks the benchmark works")
+    parser.add_argument("--runs", type=int, default=1, help="complete runs; medians are reported")
     parser.add_argument("--mnist-dir", type=Path, default=SHARED_MNIST, help="MNIST IDX files")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--plot", type=Path, help="write the latency-vs-concurrency PNG here")
@@ -302,10 +301,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     plan = QUICK if args.quick else Plan()
     print(f"nnservice serving benchmark ({'quick' if args.quick else 'full'}), load average {load_avg()}")
-    with tempfile.TemporaryDirectory(prefix="nnsvc-bench-") as tmp:
-        out = run(plan, args.mnist_dir, Path(tmp), args.plot)
+    runs = []
+    for number in range(1, max(1, args.runs) + 1):
+        print(f"\n#### run {number} of {args.runs}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="nnsvc-bench-") as tmp:
+            runs.append(run(plan, args.mnist_dir, Path(tmp)))
+    out = median_tree(runs)
+    if len(runs) > 1:
+        print(f"\n#### medians of {len(runs)} runs (each figure's median; ratios from those)")
+        targets_section(out)
+    if args.plot is not None:
+        plot_concurrency(out, plan.levels, args.plot)
     if args.json is not None:
-        args.json.write_text(json.dumps(out, indent=1, default=str))
+        args.json.write_text(json.dumps({"plan": asdict(plan), "median": out, "runs": runs}, indent=1))
     return 0
 
 

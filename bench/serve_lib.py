@@ -180,6 +180,16 @@ def best_seconds(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def median_tree(runs: list[dict]) -> dict:
+    """The runs' figures merged: each number is replaced by its median over the runs."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {key: median_tree([run[key] for run in runs]) for key in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(runs)
+    return first
+
+
 def ratio(value: float, baseline: float) -> float:
     """value / baseline (inf when the baseline is 0)."""
     return value / baseline if baseline else float("inf")

@@ -23,7 +23,7 @@ def test_quick_benchmark_prints_every_section_and_writes_its_plot(tmp_path, mnis
     for heading in HEADINGS:
         assert f"== {heading} ==" in result.stdout, heading
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    out = json.loads(figures.read_text())
+    out = json.loads(figures.read_text())["median"]
     assert len(out["targets"]) == TARGETS
     assert all(value["value"] == value["value"] for value in out["targets"].values())  # no NaN figure
     assert set(out["rss_mb"]) == {"0", "1", "2", "4"} and all(mb > 0 for mb in out["rss_mb"].values())
