@@ -251,7 +251,8 @@ def target_rows(out: dict) -> list[tuple[str, float, float]]:
                  (f"{via}: 784-800-10 p99 <= 1.5x Check p99", ratio(lat[f"{via}800"]["p99"], check["p99"]), 1.5)]
     for name in ("sdk100", "stub100", "sdk800", "stub800"):
         rows.append((f"{name}: RPC/s at 8 threads >= 0.9x Check", ratio(thr[f"{name}@8"], thr["check@8"]), -0.9))
-    rows.append((f"bulk {int(bulk['rows'])} uint8 784-800-10 >= 0.5x in-process", ratio(bulk["uint8800"], bulk["local800"]), -0.5))
+    rows.append((f"bulk {int(bulk['rows'])} uint8 784-800-10 >= 0.5x in-process",
+                 ratio(bulk["uint8800"], bulk["local800"]), -0.5))
     for name in ("sdk100", "sdk800"):
         rows.append((f"{name}: p99 with 2 jobs <= 3x idle p99", ratio(tr[f"{name}@2"]["p99"], tr[f"{name}@0"]["p99"]),
                      3.0))
