@@ -8,6 +8,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from client import NNClient
 from client.cli import main as nnctl_main
@@ -15,6 +17,7 @@ from client.errors import NNServiceError
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server import Settings, create_server
+from server.__main__ import main as server_main
 from tests.reliability.pki import CertificateAuthority
 from tests.reliability.reliability_testutils import ServerProcess, pixels
 
@@ -221,3 +224,41 @@ def test_tokens_come_from_the_environment_and_stay_out_of_repr():
     settings = Settings.from_env({"NNSVC_AUTH_TOKENS": "tok-1, tok-2,tok-3", "NNSVC_OPEN_PROBES": "off"})
     assert settings.auth_tokens == ("tok-1", "tok-2", "tok-3") and settings.open_probes is False
     assert "tok-" not in repr(settings) and settings.auth_enabled
+
+
+def test_nn_server_refuses_to_start_with_unusable_access_flags(tmp_path, pki, monkeypatch, capsys):
+    monkeypatch.setattr("server.__main__._limit_blas_threads", lambda: None, raising=False)  # process-wide
+    (tmp_path / "empty").write_text("# no tokens yet\n")
+    state = ["--port", "0", "--state-dir", str(tmp_path / "state")]
+    assert server_main([*state, "--auth-tokens-file", str(tmp_path / "empty")]) == 1
+    assert server_main([*state, "--tls-cert", str(pki["server"].cert), "--tls-key", str(pki["client"].key)]) == 1
+    with pytest.raises(SystemExit) as info:
+        server_main([*state, "--tls-cert", str(pki["server"].cert)])
+    assert info.value.code == 2 and "tls_cert and tls_key go together" in capsys.readouterr().err
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(value=st.one_of(
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120),
+    st.builds(lambda scheme, token: f"{scheme} {token}", st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", ""]),
+              st.sampled_from([TOKEN[:-1], TOKEN + "x", TOKEN.upper(), f" {TOKEN}x", "", OTHER_TOKEN + "!"]))))
+def test_fuzzed_authorization_metadata_is_unauthenticated(token_server, value):
+    with pytest.raises(grpc.RpcError) as info:
+        token_server.ListJobs(pb.ListJobsRequest(), metadata=[("authorization", value)], timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory, mnist_dir, mnist_cache):
+    """A stub on a module-wide server that accepts only TOKEN and OTHER_TOKEN."""
+    from tests.conftest import start_server
+
+    settings = Settings(state_dir=tmp_path_factory.mktemp("tokens"), mnist_dir=mnist_dir,
+                        auth_tokens=(TOKEN, OTHER_TOKEN))
+    running = start_server(settings, mnist_cache)
+    with grpc.insecure_channel(running.target) as channel:
+        stub = pb_grpc.NNServiceStub(channel)
+        assert stub.ListJobs(pb.ListJobsRequest(), metadata=[("authorization", f"Bearer {TOKEN}")],
+                             timeout=10).jobs == []
+        yield stub
+    running.stop(0)
