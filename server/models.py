@@ -79,6 +79,7 @@ class ModelStore:
         self._loaded: dict[str, LoadedModel] = {}
         self._index: dict[str, dict] = {}
         self._broken: dict[str, tuple[tuple, str]] = {}  # id -> (weights.npz stat, why it is not served)
+        self._unreadable: dict[str, str] = {}  # id -> why its model.json was not indexed
         self._scan()
 
     def __repr__(self) -> str:
@@ -99,6 +100,8 @@ class ModelStore:
                     self._index[entry.name] = meta
                 except (OSError, ValueError) as exc:
                     log.error("model %s has unreadable metadata, not served: %s", entry.name, exc)
+                    self._unreadable[entry.name] = (f"model {entry.name}: model.json is unreadable ({exc}); "
+                                                    "it is not served: retrain the model")
 
     def save(self, model_id: str, params: dict[str, np.ndarray], meta: dict) -> dict:
         """Write weights + metadata into a temporary directory, fsync, and rename it into place."""
@@ -119,6 +122,10 @@ class ModelStore:
         with self._lock:
             self._index[model_id] = meta
         return meta
+
+    def unreadable(self, model_id: str) -> str | None:
+        """Why a model found on disk at start-up is not served (its metadata is damaged), or None."""
+        return self._unreadable.get(model_id)
 
     def meta(self, model_id: str) -> dict | None:
         """The metadata of a model, or None if there is no such model."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.errors import FailedPrecondition, NotFound
+from server.errors import DataLoss, FailedPrecondition, NotFound
 from server.ids import check_id
 from server.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, JobManager
 from server.models import LoadedModel, ModelStore
@@ -44,6 +44,9 @@ class ModelRegistry:
 
     def _missing(self, model_id: str) -> None:
         """Raise the right error for an id without a model."""
+        damaged = self._models.unreadable(model_id)
+        if damaged is not None:
+            raise DataLoss(damaged)
         state = self._jobs.state_of(model_id)
         if state is None:
             raise NotFound(f"no model with id {model_id!r} (a model id is the id of the job that trained it)")

@@ -107,6 +107,23 @@ def test_corrupt_weights_are_data_loss_remembered_until_the_file_changes(server_
         assert list(repaired.classes) == list(good.classes)
 
 
+@pytest.mark.parametrize("damage", [b"{not json", b'{"model_id": "x"}', b"[]"])
+def test_damaged_model_metadata_is_data_loss_not_a_missing_model(server_with_model, make_server, damage):
+    first, model_id = server_with_model()
+    first.stop()
+    (first.settings.state_dir / "models" / model_id / "model.json").write_bytes(damage)
+    server = make_server(state_dir=first.settings.state_dir)
+    channel, stub = stub_for(server.target)
+    with channel:
+        for call in (lambda: stub.Predict(predict_request(model_id, pixels(1)), timeout=10),
+                     lambda: stub.GetModel(pb.GetModelRequest(model_id=model_id), timeout=10)):
+            with pytest.raises(grpc.RpcError) as info:
+                call()
+            assert info.value.code() == grpc.StatusCode.DATA_LOSS
+            assert "model.json is unreadable" in info.value.details() and "retrain" in info.value.details()
+        assert list(stub.ListModels(pb.ListModelsRequest(), timeout=10).models) == []
+
+
 def _mnist_copy(mnist_dir, folder, damage=None):
     folder.mkdir()
     for source in mnist_dir.iterdir():
