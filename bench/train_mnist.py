@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--setup", choices=("a", "b", "all"), default="all", help="which setups to run")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs for setup (b) (default 5)")
+    p.add_argument("--epochs", type=int, default=4, help="epochs for setup (b) (default 4)")
     p.add_argument("--blas-threads", default="a=2,b=2",
                    help="OpenBLAS threads for nncore, per setup (e.g. a=1,b=2) or one number")
     p.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (default 2)")
