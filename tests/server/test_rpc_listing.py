@@ -37,6 +37,10 @@ def populated(request, mnist_dir, mnist_cache, tmp_path_factory):
         ids.append(stub.Train(pb.TrainRequest(name=f"tiny {i}", **TINY)).job_id)
         assert list(stub.WatchJob(pb.WatchJobRequest(job_id=ids[-1]), timeout=60))[-1].state == pb.JOB_STATE_SUCCEEDED
     ids.append(stub.Train(pb.TrainRequest(name="long", **LONG)).job_id)
+    # The filter tests need "long" RUNNING, not still QUEUED: wait for its first RUNNING status.
+    stream = stub.WatchJob(pb.WatchJobRequest(job_id=ids[-1]), timeout=60)
+    assert any(status.state == pb.JOB_STATE_RUNNING for status in stream)
+    stream.cancel()
     ids.append(stub.Train(pb.TrainRequest(name="queued", **TINY)).job_id)  # waits behind "long"
     assert stub.CancelJob(pb.CancelJobRequest(job_id=ids[-1])).state == pb.JOB_STATE_CANCELLED
     yield stub, ids
