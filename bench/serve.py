@@ -1,11 +1,12 @@
 """Serving benchmark: Predict against an empty RPC (health Check) on a real nn-server.
 
-The server runs as a subprocess (`python -m server`), as in production: its RSS is its own,
-and the client's threads do not share its GIL (NNSVC_BENCH_SERVER replaces `-m server`, e.g.
-with a profiling wrapper script that calls server.__main__.main). Every figure is printed next to its baseline
-and as a ratio; `--quick` runs a tiny version of everything (a smoke test, not a measurement).
+The server runs as a subprocess (`python -m server`), as in production: its RSS is its own, and
+the client's threads do not share its GIL. NNSVC_BENCH_SERVER replaces `-m server` (e.g. with a
+profiling script that calls server.__main__.main). Every figure is printed next to its baseline
+and as a ratio; `--runs N` repeats everything on fresh servers and reports the medians; `--quick`
+runs a tiny version of everything (a smoke test for tests/bench, not a measurement).
 
-    .venv/bin/python bench/serve.py [--quick] [--json out.json] [--plot docs/latency_vs_concurrency.png]
+    .venv/bin/python bench/serve.py [--quick] [--runs 3] [--json out.json] [--plot out.png]
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_lib import (SHARED_MNIST, Lat, ServerProcess, best_seconds, concurrent,  # noqa: E402
-                       interleaved, load_avg, median_rates, median_tree, plot_concurrency, ratio, wait_running)
+                       interleaved, load_avg, median_rates, median_tree, plot_concurrency, ratio,
+                       wait_running)
 
 from client import NNClient  # noqa: E402
 from client.channel import make_channel  # noqa: E402
@@ -106,7 +108,7 @@ LABELS = {"check": "health Check (empty RPC)", "sdk": "SDK predict, raw uint8",
 
 
 def label(name: str) -> str:
-    """'sdk100' -> 'Predict 784-100-10 SDK predict, raw uint8'."""
+    """'sdk100' -> '784-100-10 SDK predict, raw uint8'."""
     if name == "check":
         return LABELS[name]
     kind = name.rstrip("0123456789")
@@ -243,19 +245,22 @@ def rss_section(workdir: Path, mnist_dir: Path, plan: Plan, out: dict) -> None:
 def target_rows(out: dict) -> list[tuple[str, float, float]]:
     """(target, this run's value, limit); a negative limit means "at least -limit"."""
     lat, thr, bulk, tr = out["latency"], out["throughput"], out["bulk"], out["training"]
-    check, rows = lat["check"], []
+    p50, p99 = lat["check"]["p50"], lat["check"]["p99"]
+    rows = []
     for via in ("sdk", "stub"):
-        rows += [(f"{via}: 784-100-10 p50 <= 1.25x Check p50", ratio(lat[f"{via}100"]["p50"], check["p50"]), 1.25),
-                 (f"{via}: 784-800-10 p50 <= Check p50 + 0.3 ms", lat[f"{via}800"]["p50"] - check["p50"], 0.3),
-                 (f"{via}: 784-100-10 p99 <= 1.5x Check p99", ratio(lat[f"{via}100"]["p99"], check["p99"]), 1.5),
-                 (f"{via}: 784-800-10 p99 <= 1.5x Check p99", ratio(lat[f"{via}800"]["p99"], check["p99"]), 1.5)]
+        small, large = lat[f"{via}100"], lat[f"{via}800"]
+        rows += [(f"{via}: 784-100-10 p50 <= 1.25x Check p50", ratio(small["p50"], p50), 1.25),
+                 (f"{via}: 784-800-10 p50 <= Check p50 + 0.3 ms", large["p50"] - p50, 0.3),
+                 (f"{via}: 784-100-10 p99 <= 1.5x Check p99", ratio(small["p99"], p99), 1.5),
+                 (f"{via}: 784-800-10 p99 <= 1.5x Check p99", ratio(large["p99"], p99), 1.5)]
     for name in ("sdk100", "stub100", "sdk800", "stub800"):
-        rows.append((f"{name}: RPC/s at 8 threads >= 0.9x Check", ratio(thr[f"{name}@8"], thr["check@8"]), -0.9))
+        rate = ratio(thr[f"{name}@8"], thr["check@8"])
+        rows.append((f"{name}: RPC/s at 8 threads >= 0.9x Check", rate, -0.9))
     rows.append((f"bulk {int(bulk['rows'])} uint8 784-800-10 >= 0.5x in-process",
                  ratio(bulk["uint8800"], bulk["local800"]), -0.5))
     for name in ("sdk100", "sdk800"):
-        rows.append((f"{name}: p99 with 2 jobs <= 3x idle p99", ratio(tr[f"{name}@2"]["p99"], tr[f"{name}@0"]["p99"]),
-                     3.0))
+        busy = ratio(tr[f"{name}@2"]["p99"], tr[f"{name}@0"]["p99"])
+        rows.append((f"{name}: p99 with 2 jobs <= 3x idle p99", busy, 3.0))
     rows.append(("peak RSS with 4 jobs of 784-100-10 <= 400 MB", out["rss_mb"][4], 400.0))
     return rows
 

@@ -215,12 +215,13 @@ def wait_running(client: NNClient, job_id: str, timeout: float = 120) -> None:
 
 def plot_concurrency(out: dict, levels: tuple, path: Path) -> None:
     """Latency p50 (solid) and p99 (dashed) against client threads, per kind of call."""
-    import matplotlib
+    import matplotlib  # only here: the benchmark runs without a display, and plots once
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    names = {"check": "health Check", "sdk100": "Predict 784-100-10 (SDK)", "sdk800": "Predict 784-800-10 (SDK)"}
+    names = {"check": "health Check", "sdk100": "Predict 784-100-10 (SDK)",
+             "sdk800": "Predict 784-800-10 (SDK)"}
     for (name, label), color in zip(names.items(), ("tab:gray", "tab:blue", "tab:orange")):
         for pct, style in (("p50", "-"), ("p99", "--")):
             ys = [out["concurrency"][f"{name}@{t}"][pct] for t in levels]
