@@ -133,36 +133,54 @@ class AdaGrad(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (the text's form, bias correction folded into lr_t), updated in place."""
+    """Adam in the text's form (bias correction folded into lr_t, eps added to sqrt(v)), in place.
 
-    slots = ("m", "v")
+    The moments are kept as decayed sums m_sum = m / (1 - beta1) and v_sum = v / (1 - beta2):
+    m_sum = beta1 * m_sum + g takes two passes over an array where m += (1 - beta1) * (g - m)
+    takes three (likewise for v), and the constant factors fold into the step size and eps.
+    """
+
+    slots = ("m_sum", "v_sum")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-7) -> None:
         super().__init__(lr)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        """m += (1-b1)(g-m); v += (1-b2)(g*g-v); W -= lr_t * m / (sqrt(v) + eps)."""
+        """m_sum = b1 m_sum + g; v_sum = b2 v_sum + g*g; W -= lr_t * m / (sqrt(v) + eps)."""
         self.iter += 1
         b1, b2 = self.beta1, self.beta2
         lr_t = self.lr * math.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter)
+        # With m = (1 - b1) m_sum and sqrt(v) = root * sqrt(v_sum), root = sqrt(1 - b2):
+        # lr_t * m / (sqrt(v) + eps) = (lr_t (1 - b1) / root) * m_sum / (sqrt(v_sum) + eps / root)
+        root = math.sqrt(1.0 - b2)
+        step, eps = lr_t * (1.0 - b1) / root, self.eps / root
         for key, p in params.items():
             g = grads[key]
-            m = self._slot("m", key, p)
-            v = self._slot("v", key, p)
+            m = self._slot("m_sum", key, p)
+            v = self._slot("v_sum", key, p)
             tmp = self._scratch_for(key, p)
-            np.subtract(g, m, out=tmp)
-            tmp *= 1.0 - b1
-            m += tmp
+            m *= b1
+            m += g
             np.multiply(g, g, out=tmp)
-            tmp -= v
-            tmp *= 1.0 - b2
+            v *= b2
             v += tmp
             np.sqrt(v, out=tmp)
-            tmp += self.eps
+            tmp += eps
             np.divide(m, tmp, out=tmp)
-            tmp *= lr_t
+            tmp *= step
             p -= tmp
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore state_dict() output; states holding the moments m and v themselves load too."""
+        scale = {"m": 1.0 - self.beta1, "v": 1.0 - self.beta2}
+        legacy = {name for name in state if name.partition("/")[0] in scale}
+        super().load_state_dict({k: v for k, v in state.items() if k not in legacy})
+        for name in legacy:
+            slot, _, key = name.partition("/")
+            arr = np.array(state[name], copy=True)
+            arr /= scale[slot]
+            self.state[f"{slot}_sum"][key] = arr
 
     def __repr__(self) -> str:
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2})"

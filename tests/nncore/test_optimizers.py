@@ -57,9 +57,9 @@ def test_state_dict_is_a_copy():
     params = start()
     opt.update(params, grads(params))
     state = opt.state_dict()
-    assert int(state["iter"]) == 1 and set(state) == {"iter", "m/W", "m/b", "v/W", "v/b"}
-    state["m/W"][...] = 99.0
-    assert not np.any(opt.state["m"]["W"] == 99.0)
+    assert int(state["iter"]) == 1 and set(state) == {"iter", "m_sum/W", "m_sum/b", "v_sum/W", "v_sum/b"}
+    state["m_sum/W"][...] = 99.0
+    assert not np.any(opt.state["m_sum"]["W"] == 99.0)
 
 
 def test_sgd_is_the_texts_rule():
