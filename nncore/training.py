@@ -103,9 +103,9 @@ def _epoch_batches(rng: np.random.Generator, sampling: str, n: int, batch_size: 
         for i in range(steps):
             yield perm[i * batch_size : (i + 1) * batch_size]
     else:
-        for _ in range(steps):
-            # integers(0, n, bs) is exactly what the text's choice(n, bs) draws, minus its overhead.
-            yield rng.integers(0, n, batch_size)
+        # One draw per epoch gives the very numbers of the text's choice(n, bs) at every step,
+        # without its per-call overhead.
+        yield from rng.integers(0, n, (steps, batch_size))
 
 
 def batch_order(config: TrainConfig, n_train: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from nncore import TwoLayerNet
 from nncore._step import TrainStep
 from nncore.gradient import numerical_gradient
 from nncore.optimizers import make_optimizer
-from nncore.training import TrainConfig, batch_order, build_network, train
+from nncore.training import TrainConfig, _epoch_batches, batch_order, build_network, train
 
 ACTIVATIONS = ["sigmoid", "relu"]
 
@@ -107,3 +107,14 @@ def test_batch_order_is_the_order_train_uses(rng, overrides):
 def test_batch_order_rejects_a_bad_config():
     with pytest.raises(ValueError, match="sampling must be one of"):
         batch_order(TrainConfig(sampling="random"), 100)
+
+
+@pytest.mark.parametrize("n, batch_size, steps", [(50, 7, 30), (60000, 100, 600), (5, 5, 3)])
+def test_replacement_sampling_draws_what_the_texts_choice_draws(n, batch_size, steps):
+    """One draw per epoch yields the numbers np.random.choice(n, bs) gives at every step."""
+    ours, texts = np.random.default_rng(1), np.random.default_rng(1)
+    drawn = list(_epoch_batches(ours, "replacement", n, batch_size, steps))
+    assert len(drawn) == steps
+    for idx in drawn:
+        np.testing.assert_array_equal(idx, texts.choice(n, batch_size))
+    assert ours.integers(0, 1000) == texts.integers(0, 1000)  # and the generators stay in step
