@@ -60,7 +60,7 @@ def test_quick_run_with_torch_when_an_interpreter_is_configured(mnist_dir, tmp_p
         assert ours["test_accuracy"] == pytest.approx(theirs["test_accuracy"], abs=2e-3)
 
 
-def test_bad_options_are_rejected_with_the_allowed_values(tmp_path):
+def test_bad_options_are_rejected_with_the_allowed_values():
     proc = subprocess.run([sys.executable, str(BENCH), "--blas-threads", "a=0"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--blas-threads must be N or a=N,b=M" in proc.stderr
     proc = subprocess.run([sys.executable, str(BENCH), "--seeds", "x"], capture_output=True, text=True)
