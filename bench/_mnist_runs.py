@@ -53,6 +53,11 @@ class Run:
         return statistics.median(e.samples_per_s for e in self.epochs)
 
     @property
+    def best_samples_per_s(self) -> float:
+        """Throughput of the fastest epoch (the least disturbed by other load on the machine)."""
+        return max(e.samples_per_s for e in self.epochs)
+
+    @property
     def test_accuracy(self) -> float:
         """Test accuracy after the last epoch."""
         return self.epochs[-1].test_accuracy
@@ -69,7 +74,7 @@ class Run:
     def to_dict(self) -> dict:
         """Return the run as JSON-able data."""
         return {"impl": self.impl, "setup": self.setup, "seed": self.seed,
-                "samples_per_s": self.samples_per_s, "epochs": [e.__dict__ for e in self.epochs]}
+                "samples_per_s": self.samples_per_s, "best_samples_per_s": self.best_samples_per_s, "epochs": [e.__dict__ for e in self.epochs]}
 
 
 def run_numpy(config: TrainConfig, data: tuple, setup: str, on_epoch: Callable[[Epoch], None]) -> Run:
