@@ -117,9 +117,11 @@ def _softmax_loss_grad(buf: _Buffers, t: np.ndarray) -> tuple[float, np.ndarray]
     """Return (mean cross-entropy, (softmax - onehot(t)) / N) as SoftmaxWithLoss computes them."""
     scores, y, row, flat = buf.scores, buf.y, buf.row, buf.flat
     n = scores.shape[0]
-    # ufunc.reduce and flat indices: the same arithmetic as np.max / np.sum / y[rows, t],
-    # with less per-call overhead (these arrays are tiny, so overhead is most of the cost).
-    np.maximum.reduce(scores, axis=1, keepdims=True, out=row)
+    # reduceat, ufunc.reduce and flat indices: the same arithmetic as np.max / np.sum /
+    # y[rows, t] with less per-call overhead (these arrays are tiny: overhead is the cost).
+    # A maximum is exact in any order, so reduceat over each row's slice (half the time of
+    # a reduction along axis 1) gives the very same shift.
+    np.maximum.reduceat(scores.reshape(-1), buf.row_starts, out=row[:, 0])
     np.subtract(scores, row, out=scores)  # shifted scores
     np.exp(scores, out=y)
     np.add.reduce(y, axis=1, keepdims=True, out=row)

@@ -118,3 +118,17 @@ def test_replacement_sampling_draws_what_the_texts_choice_draws(n, batch_size, s
     for idx in drawn:
         np.testing.assert_array_equal(idx, texts.choice(n, batch_size))
     assert ours.integers(0, 1000) == texts.integers(0, 1000)  # and the generators stay in step
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_a_nan_weight_propagates_exactly_as_in_net_gradient(rng, activation):
+    net = make_net(activation, np.float32)
+    net.params["W2"][2, 1] = np.nan  # one poisoned score column: the row maxima become NaN
+    x, t = batch(rng, 6)
+    with np.errstate(invalid="ignore"):
+        step = TrainStep(net)
+        loss = step(x, t)
+        expected = net.gradient(x, t)
+    assert np.isnan(loss) and np.isnan(net.lastLayer.loss)
+    for key, grad in expected.items():
+        np.testing.assert_array_equal(step.grads[key], grad, err_msg=key)
