@@ -66,7 +66,8 @@ class TrainStep:
         return buf.x
 
     def __call__(self, x: np.ndarray, t: np.ndarray) -> float:
-        """Fill self.grads for batch x (N, D) with integer labels t (N,); return the loss."""
+        """Fill self.grads for batch x (N, D) in the net's dtype (see load) and integer labels t
+        (N,); return the mean cross-entropy loss."""
         net, g = self.net, self.grads
         p = net.params
         buf = self.buffers(x.shape[0])
