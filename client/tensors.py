@@ -53,18 +53,24 @@ def encode_images(array: np.ndarray) -> pb.Tensor:
 
 def decode_tensor(tensor: pb.Tensor) -> np.ndarray:
     """A Tensor as a NumPy array of its shape: float32 (float_data, FLOAT32) or uint8."""
-    shape = tuple(int(d) for d in tensor.shape)
-    count = int(np.prod(shape)) if shape else 0
-    if tensor.float_data:
+    shape = tuple(tensor.shape)
+    count = 1
+    for dim in shape:
+        count *= dim
+    dtype = tensor.dtype
+    raw = tensor.raw_data  # read once: every read of a bytes field copies it
+    if len(tensor.float_data):
         array = np.asarray(tensor.float_data, dtype=np.float32)
-    elif tensor.dtype == pb.DTYPE_UINT8:
-        array = np.frombuffer(tensor.raw_data, dtype=np.uint8)
-    elif tensor.dtype in (pb.DTYPE_FLOAT32, pb.DTYPE_UNSPECIFIED):
-        if len(tensor.raw_data) % 4:
-            raise ValueError(f"raw float32 data of {len(tensor.raw_data)} bytes is not a multiple of 4")
-        array = np.frombuffer(tensor.raw_data, dtype="<f4").astype(np.float32)
+    elif dtype == pb.DTYPE_UINT8:
+        array = np.frombuffer(raw, dtype=np.uint8)
+    elif dtype in (pb.DTYPE_FLOAT32, pb.DTYPE_UNSPECIFIED):
+        if len(raw) % 4:
+            raise ValueError(f"raw float32 data of {len(raw)} bytes is not a multiple of 4")
+        array = np.frombuffer(raw, dtype="<f4").astype(np.float32)  # a writable, native copy
     else:
-        raise ValueError(f"unknown tensor dtype {tensor.dtype}")
+        raise ValueError(f"unknown tensor dtype {dtype}")
+    if not shape:
+        count = 0
     if array.size != count:
         raise ValueError(f"tensor of shape {list(shape)} needs {count} elements, got {array.size}")
     return array.reshape(shape)
