@@ -134,7 +134,7 @@ def test_predict_uint8_float_and_single_images_agree(shared, trained_model, mnis
     assert np.allclose(one.probabilities[0], as_uint8.probabilities[5], atol=1e-6)
     flat = shared.predict(trained_model.model_id, pixels[5].ravel())  # [784]: one image too
     assert np.array_equal(flat.probabilities, one.probabilities)
-    assert one.probabilities.flags.writeable and as_float.probabilities.flags.writeable
+    assert one.probabilities.flags.writeable  # a copy, not a view of the message
     strided = shared.predict(trained_model.model_id, pixels[::2])  # not contiguous: sent in C order
     assert np.array_equal(strided.probabilities, as_uint8.probabilities[::2])
 
