@@ -136,7 +136,7 @@ def test_predict_uint8_float_and_single_images_agree(shared, trained_model, mnis
     assert np.array_equal(flat.probabilities, one.probabilities)
     assert one.probabilities.flags.writeable  # a copy, not a view of the message
     strided = shared.predict(trained_model.model_id, pixels[::2])  # not contiguous: sent in C order
-    assert np.array_equal(strided.probabilities, as_uint8.probabilities[::2])
+    assert np.allclose(strided.probabilities, as_uint8.probabilities[::2], atol=1e-6)
 
 
 def test_a_large_batch_is_split_under_the_server_limits(trained_model):
