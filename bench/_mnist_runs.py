@@ -104,27 +104,42 @@ def torch_job(config: TrainConfig, n_train: int, threads: int, impl: str, path: 
     lrs = np.array([_learning_rate(cfg, i, total) for i in range(total)])
     ipe = max(min(n_train, cfg.train_size or n_train) // order.shape[1], 1)
     meta = {"activation": cfg.activation, "optimizer": cfg.optimizer, "threads": threads,
-            "iterations_per_epoch": ipe, "torch_impl": impl}
+            "iterations_per_epoch": ipe, "torch_impl": impl, "lockstep": True}
     np.savez(path, order=order, lrs=lrs, meta=np.array(json.dumps(meta)), **net.params)
 
 
-def run_torch(python: str, data_path: Path, job_path: Path, setup: str, seed: int,
-              on_epoch: Callable[[Epoch], None]) -> tuple[Run, dict]:
-    """Run _torch_ref.py under `python`; return its Run and the runtime line it printed first."""
-    run, info = Run("torch", setup, seed), {}
-    cmd = [python, str(TORCH_REF), str(data_path), str(job_path)]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=os.environ.copy()) as proc:
-        for line in proc.stdout:
-            msg = json.loads(line)
-            if "torch" in msg:
-                info = msg
-                continue
-            epoch = Epoch(msg["epoch"], msg["seconds"], msg["samples"], msg["loss"], msg["test_accuracy"])
-            run.epochs.append(epoch)
-            on_epoch(epoch)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
-    return run, info
+class TorchSession:
+    """A _torch_ref.py process in lockstep mode: each epoch() call trains and returns one epoch."""
+
+    def __init__(self, python: str, data_path: Path, job_path: Path, setup: str, seed: int) -> None:
+        self.cmd = [python, str(TORCH_REF), str(data_path), str(job_path)]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=os.environ.copy())
+        self.run = Run("torch", setup, seed)
+        self.info = self._message()  # the runtime line, printed once data and model are ready
+
+    def _message(self) -> dict:
+        """Return the next JSON line from the process, or raise if it ended."""
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{' '.join(self.cmd)} ended early with {self.proc.wait()}")
+        return json.loads(line)
+
+    def epoch(self) -> Epoch:
+        """Let PyTorch train its next epoch and return it."""
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        msg = self._message()
+        epoch = Epoch(msg["epoch"], msg["seconds"], msg["samples"], msg["loss"], msg["test_accuracy"])
+        self.run.epochs.append(epoch)
+        return epoch
+
+    def close(self) -> None:
+        """End the process (closing its stdin stops it) and check it exited cleanly."""
+        self.proc.stdin.close()
+        self.proc.stdout.read()
+        if self.proc.wait() != 0:
+            raise RuntimeError(f"{' '.join(self.cmd)} exited with {self.proc.returncode}")
 
 
 def torch_python(requested: str | None) -> tuple[str | None, str]:

@@ -4,8 +4,10 @@ Run by the benchmark in a separate interpreter that has torch (it imports only t
 numpy, not this project):  python _torch_ref.py DATA.npz JOB.npz
 DATA.npz holds the uint8 MNIST arrays; JOB.npz the initial weights (the very arrays nncore
 starts from), the mini-batch order and per-step learning rates nncore uses, and a JSON "meta"
-string (activation, optimizer, threads, iterations per epoch). One JSON object per line goes to
-stdout: first {"torch": ...} describing the runtime, then one per epoch.
+string (activation, optimizer, threads, iterations per epoch, lockstep). One JSON object per line
+goes to stdout: first {"torch": ...} describing the runtime, then one per epoch. In lockstep mode
+each epoch waits for a line on stdin, so the benchmark can alternate nncore and PyTorch epochs
+and both meet the same load on a shared machine.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def main(data_path: str, job_path: str) -> None:
     optimizer = build_optimizer(model, meta, float(lrs[0]))
     total, ipe = order.shape[0], int(meta["iterations_per_epoch"])
     for epoch, start in enumerate(range(0, total, ipe), start=1):
+        if meta.get("lockstep") and not sys.stdin.readline():
+            break  # the benchmark closed our stdin: no more epochs wanted
         steps = range(start, min(start + ipe, total))
         seconds, loss = train_epoch(model, optimizer, x_train, t_train, order, lrs, steps)
         print(json.dumps({"epoch": epoch, "seconds": seconds, "samples": len(steps) * order.shape[1],

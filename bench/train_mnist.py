@@ -19,18 +19,22 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from _mnist_runs import Epoch, Run, gradient_times, run_numpy, run_torch, torch_job, torch_python
+from _mnist_runs import Epoch, Run, TorchSession, gradient_times, run_numpy, torch_job, torch_python
 from nncore import load_mnist
 from nncore.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
 TARGET = 0.98  # (b): test accuracy whose time-to-reach is reported
+#: Pause between an nncore epoch and a PyTorch epoch: idle OpenBLAS / OpenMP worker threads
+#: spin for a while after their last call, and must not steal a core from the other side.
+PAUSE_S = 0.25
 #: (b): 784-800-10 ReLU, He init, Adam with a cosine-decayed rate, batch 128.
 STRONG = dict(hidden_size=800, activation="relu", weight_init="he", optimizer="adam",
               learning_rate=0.002, lr_schedule="cosine", batch_size=128)
@@ -133,17 +137,27 @@ def print_epoch(impl: str, e: Epoch) -> None:
 
 
 def run_pair(config: TrainConfig, label: str, ctx: dict) -> list[Run]:
-    """Train config in nncore, then (when available) the same in PyTorch; return the runs."""
+    """Train config in nncore and (when available) in PyTorch, alternating epochs; return the runs."""
     print(f"\n[{label}] seed {config.seed}")
     print(f"  {'impl':6s} {'epoch':>5s} {'samples/s':>11s} {'epoch s':>9s} {'loss':>8s} {'test acc':>9s}")
-    runs = [run_numpy(config, ctx["numpy_data"], label, lambda e: print_epoch("numpy", e))]
+    session = None
     if ctx["torch_python"]:
         job = ctx["tmp"] / "job.npz"
         torch_job(config, ctx["n_train"], ctx["torch_threads"], ctx["torch_impl"], job)
-        run, info = run_torch(ctx["torch_python"], ctx["torch_data"], job, label, config.seed,
-                              lambda e: print_epoch("torch", e))
-        ctx["torch_info"] = info
-        runs.append(run)
+        session = TorchSession(ctx["torch_python"], ctx["torch_data"], job, label, config.seed)
+        ctx["torch_info"] = session.info
+
+    def after_numpy_epoch(epoch: Epoch) -> None:
+        print_epoch("numpy", epoch)
+        if session is not None:  # PyTorch's same epoch right after ours: both meet the same load
+            time.sleep(PAUSE_S)
+            print_epoch("torch", session.epoch())
+            time.sleep(PAUSE_S)
+
+    runs = [run_numpy(config, ctx["numpy_data"], label, after_numpy_epoch)]
+    if session is not None:
+        session.close()
+        runs.append(session.run)
     return runs
 
 
