@@ -55,22 +55,15 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     parser.add_argument("--open-probes", action=argparse.BooleanOptionalAction, dest="open_probes",
                         default=defaults.open_probes,
                         help="health and reflection answer without a bearer token")
+    parser.add_argument("--serving-priority", action=argparse.BooleanOptionalAction, dest="serving_priority",
+                        default=defaults.serving_priority,
+                        help="training steps pause (at most 5 ms each) while Predicts are in flight")
     return parser
 
 
 def _address(host: str, port: int) -> str:
     """host:port, with IPv6 literals in brackets."""
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-
-
-def _limit_blas_threads() -> None:
-    """One BLAS thread per call: jobs and Predicts already run in parallel threads, and a second
-    BLAS thread fighting them for the cores multiplies Predict tail latency."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(limits=1, user_api="blas")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     logging.basicConfig(level=settings.log_level_number,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _limit_blas_threads()
     try:
         server, port = create_server(settings, _address(settings.host, settings.port))
     except (OSError, RuntimeError, ValueError) as exc:

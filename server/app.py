@@ -21,6 +21,7 @@ from server.datasets import DatasetCache
 from server.interceptors import RpcInterceptor
 from server.jobs import JobManager
 from server.models import ModelStore
+from server.priority import ServingGate
 from server.servicer import NNServiceServicer
 from server.serving import ModelRegistry
 from server.settings import Settings
@@ -120,7 +121,8 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     if datasets is None:
         datasets = DatasetCache(settings.mnist_dir, state_dir / "cache", settings.allow_download)
     models = ModelStore(state_dir / "models")
-    jobs = JobManager(settings, models, datasets)
+    serving = ServingGate(settings.serving_priority)
+    jobs = JobManager(settings, models, datasets, serving)
     executor = concurrent.futures.ThreadPoolExecutor(settings.grpc_workers, thread_name_prefix="nnsvc-rpc")
     server = grpc.server(executor, interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -128,7 +130,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         ("grpc.so_reuseport", 0),
     ])
     pb_grpc.add_NNServiceServicer_to_server(
-        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs)), server)
+        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs), serving), server)
     health_servicer = _add_probes(server)
     try:
         port = (server.add_secure_port(address, credentials) if credentials is not None

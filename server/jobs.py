@@ -16,6 +16,7 @@ from server.errors import (FailedPrecondition, InvalidArgument, NotFound, Resour
                            Unavailable)
 from server.ids import check_id, new_job_id
 from server.models import ModelStore
+from server.priority import ServingGate
 from server.records import CANCELLED, CANCELLING, QUEUED, RUNNING, STATES, JobRecord
 from server.runner import ActiveJob, JobRunner
 from server.settings import Settings
@@ -35,7 +36,8 @@ JOB_NICENESS = 10
 class JobManager:
     """Owns every job's lifecycle: submit, run (on a private executor), cancel, watch, recover."""
 
-    def __init__(self, settings: Settings, models: ModelStore, datasets: DatasetCache) -> None:
+    def __init__(self, settings: Settings, models: ModelStore, datasets: DatasetCache,
+                 serving: ServingGate | None = None) -> None:
         self.settings = settings
         state_dir = Path(settings.state_dir)
         self._lock = threading.RLock()
@@ -43,7 +45,7 @@ class JobManager:
         self._closing = False
         self._store = JobStore(state_dir / "jobs.sqlite3")
         self._runner = JobRunner(self._store, CheckpointStore(state_dir / "jobs"), models, datasets,
-                                 on_done=self._forget)
+                                 on_done=self._forget, serving=serving)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.max_concurrent_jobs, thread_name_prefix="nnsvc-job",
             initializer=_yield_to_rpcs)

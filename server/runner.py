@@ -12,6 +12,7 @@ from nncore.training import Progress, TrainConfig, TrainState, train
 
 from server.datasets import DatasetCache
 from server.models import ModelStore
+from server.priority import ServingGate
 from server.records import (CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord)
 from server.store import CheckpointError, CheckpointStore, JobStore
 
@@ -88,9 +89,11 @@ class JobRunner:
     """Executes jobs on executor threads and records every change in the job store."""
 
     def __init__(self, store: JobStore, checkpoints: CheckpointStore, models: ModelStore,
-                 datasets: DatasetCache, on_done: Callable[[ActiveJob], None]) -> None:
+                 datasets: DatasetCache, on_done: Callable[[ActiveJob], None],
+                 serving: ServingGate | None = None) -> None:
         self._store, self._checkpoints, self._models = store, checkpoints, models
         self._datasets, self._on_done = datasets, on_done
+        self._serving = serving or ServingGate(enabled=False)
 
     def __repr__(self) -> str:
         return f"JobRunner({self._store!r})"
@@ -156,8 +159,12 @@ class JobRunner:
                               f"{self._checkpoints.root}: {exc.strerror or exc}; free space or fix "
                               "the permissions of the state directory, then submit the job again") from exc
 
+        def should_stop() -> bool:  # polled before every step: serving goes first
+            self._serving.wait_turn()
+            return job.should_stop()
+
         return train(config, data.x_train, data.t_train, data.x_test, data.t_test,
-                     on_progress=lambda p: self._progress(job, p, eta), should_stop=job.should_stop,
+                     on_progress=lambda p: self._progress(job, p, eta), should_stop=should_stop,
                      on_epoch_end=on_epoch_end, resume=job.resume)
 
     def _progress(self, job: ActiveJob, p: Progress, eta: _Eta) -> None:

@@ -13,6 +13,7 @@ from server.convert import job_to_status, model_to_info, train_request_to_spec
 from server.errors import InvalidArgument, ServiceError
 from server.ids import check_id
 from server.jobs import JobManager
+from server.priority import ServingGate
 from server.serving import ModelRegistry
 from server.settings import Settings
 from server.tensors import decode_input, encode_probabilities
@@ -60,8 +61,10 @@ def _state_name(value: int) -> str | None:
 class NNServiceServicer(pb_grpc.NNServiceServicer):
     """nnservice.v1.NNService: each method decodes, delegates and encodes."""
 
-    def __init__(self, settings: Settings, jobs: JobManager, models: ModelRegistry) -> None:
+    def __init__(self, settings: Settings, jobs: JobManager, models: ModelRegistry,
+                 serving: ServingGate | None = None) -> None:
         self._settings = settings
+        self._serving = serving or ServingGate(enabled=False)
         self._jobs = jobs
         self._models = models
 
@@ -83,10 +86,14 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
     @_unary
     def Predict(self, request, context):
         """Classes and probabilities from a cached, frozen model."""
-        batch = decode_input(request.input, self._settings.max_predict_rows)
-        probs = self._models.loaded(request.model_id).predict_proba(batch.x)
-        return pb.PredictResponse(model_id=request.model_id, classes=probs.argmax(axis=1).tolist(),
-                                  probabilities=encode_probabilities(probs, batch.as_floats))
+        self._serving.enter()  # training steps wait until it is answered
+        try:
+            batch = decode_input(request.input, self._settings.max_predict_rows)
+            probs = self._models.loaded(request.model_id).predict_proba(batch.x)
+            return pb.PredictResponse(model_id=request.model_id, classes=probs.argmax(axis=1).tolist(),
+                                      probabilities=encode_probabilities(probs, batch.as_floats))
+        finally:
+            self._serving.leave()
 
     @_stream
     def WatchJob(self, request, context):

@@ -226,8 +226,7 @@ def test_tokens_come_from_the_environment_and_stay_out_of_repr():
     assert "tok-" not in repr(settings) and settings.auth_enabled
 
 
-def test_nn_server_refuses_to_start_with_unusable_access_flags(tmp_path, pki, monkeypatch, capsys):
-    monkeypatch.setattr("server.__main__._limit_blas_threads", lambda: None, raising=False)  # process-wide
+def test_nn_server_refuses_to_start_with_unusable_access_flags(tmp_path, pki, capsys):
     (tmp_path / "empty").write_text("# no tokens yet\n")
     state = ["--port", "0", "--state-dir", str(tmp_path / "state")]
     assert server_main([*state, "--auth-tokens-file", str(tmp_path / "empty")]) == 1

@@ -62,8 +62,7 @@ def test_a_job_that_cannot_be_recorded_is_refused(server_with_model, monkeypatch
         assert len(stub.Predict(predict_request(model_id, pixels(2)), timeout=30).classes) == 2
 
 
-def test_a_state_dir_that_is_a_file_stops_the_start(tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr("server.__main__._limit_blas_threads", lambda: None, raising=False)  # process-wide
+def test_a_state_dir_that_is_a_file_stops_the_start(tmp_path, caplog):
     blocker = tmp_path / "state"
     blocker.write_text("not a directory")
     with pytest.raises(OSError, match="cannot use the state directory .*must be a writable directory"):
