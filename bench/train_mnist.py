@@ -154,7 +154,12 @@ def run_pair(config: TrainConfig, label: str, ctx: dict) -> list[Run]:
             print_epoch("torch", session.epoch())
             time.sleep(PAUSE_S)
 
-    runs = [run_numpy(config, ctx["numpy_data"], label, after_numpy_epoch)]
+    try:
+        runs = [run_numpy(config, ctx["numpy_data"], label, after_numpy_epoch)]
+    except BaseException:  # Ctrl-C or an error: do not leave PyTorch running on its own
+        if session is not None:
+            session.proc.kill()
+        raise
     if session is not None:
         session.close()
         runs.append(session.run)
