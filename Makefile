@@ -12,7 +12,7 @@ SHARED_MNIST := ../shared/data/mnist
 STAMP := $(VENV)/.nnservice-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve test test-container proto bench clean
+.PHONY: help venv serve test test-container proto bench bench-serve clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench: venv ## Print the training benchmark figures (minutes; see docs/performan
 	@if [ -z "$${NNSVC_MNIST_DIR:-}" ] && [ -d "$(SHARED_MNIST)" ]; then export NNSVC_MNIST_DIR="$(SHARED_MNIST)"; fi; \
 	echo "make bench: MNIST from $${NNSVC_MNIST_DIR:-the per-user cache}"; \
 	$(BIN)/python bench/train_mnist.py
+
+bench-serve: venv ## Print the serving benchmark figures (about 9 minutes; see docs/performance.md)
+	$(BIN)/python bench/serve.py --runs 3 $${NNSVC_MNIST_DIR:+--mnist-dir "$$NNSVC_MNIST_DIR"}
 
 clean: ## Remove caches (keeps .venv and ./state)
 	rm -rf .pytest_cache .hypothesis
