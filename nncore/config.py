@@ -7,6 +7,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from .network import ACTIVATIONS
 from .optimizers import DEFAULT_LEARNING_RATES, OPTIMIZERS
 
 _MAX_SIZE = 1 << 20  # generous upper bound that still catches typos and overflow
@@ -60,7 +61,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first field outside its allowed values or range."""
         _check_int("hidden_size", self.hidden_size, 1, _MAX_SIZE)
-        _check_choice("activation", self.activation, ("sigmoid", "relu"))
+        _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("weight_init", self.weight_init, ("auto", "he", "xavier", "std"))
         _check_real("weight_init_std", self.weight_init_std, 0.0, 10.0)
         _check_choice("optimizer", self.optimizer, tuple(OPTIMIZERS))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from nncore.functions import sigmoid
-from nncore.network import TwoLayerNet
+from nncore.network import PARAM_NAMES, TwoLayerNet
 
 from server.errors import DataLoss, InvalidArgument
 from server.fsutil import fsync_dir, load_npz_bytes, npz_bytes, sha256_hex, write_synced
@@ -23,7 +23,6 @@ from server.ids import is_valid_id
 log = logging.getLogger(__name__)
 
 MAX_CACHED_MODELS = 32
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
 _META_KEYS = frozenset({"model_id", "job_id", "architecture", "config", "sha256", "size_bytes", "created"})
 _TMP_PREFIX = ".tmp-"
 
