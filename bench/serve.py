@@ -6,7 +6,8 @@ profiling script that calls server.__main__.main). Every figure is printed next 
 and as a ratio; `--runs N` repeats everything on fresh servers and reports the medians; `--quick`
 runs a tiny version of everything (a smoke test for tests/bench, not a measurement).
 
-    .venv/bin/python bench/serve.py [--quick] [--runs 3] [--json out.json] [--plot out.png]
+    .venv/bin/python bench/serve.py [--quick] [--runs 3] [--sections latency,throughput]
+                                    [--json out.json] [--plot out.png]
 """
 
 from __future__ import annotations
@@ -243,25 +244,33 @@ def rss_section(workdir: Path, mnist_dir: Path, plan: Plan, out: dict) -> None:
 
 
 def target_rows(out: dict) -> list[tuple[str, float, float]]:
-    """(target, this run's value, limit); a negative limit means "at least -limit"."""
-    lat, thr, bulk, tr = out["latency"], out["throughput"], out["bulk"], out["training"]
-    p50, p99 = lat["check"]["p50"], lat["check"]["p99"]
+    """(target, this run's value, limit) for each measured section; a negative limit means "at least -limit"."""
     rows = []
-    for via in ("sdk", "stub"):
-        small, large = lat[f"{via}100"], lat[f"{via}800"]
-        rows += [(f"{via}: 784-100-10 p50 <= 1.25x Check p50", ratio(small["p50"], p50), 1.25),
-                 (f"{via}: 784-800-10 p50 <= Check p50 + 0.3 ms", large["p50"] - p50, 0.3),
-                 (f"{via}: 784-100-10 p99 <= 1.5x Check p99", ratio(small["p99"], p99), 1.5),
-                 (f"{via}: 784-800-10 p99 <= 1.5x Check p99", ratio(large["p99"], p99), 1.5)]
-    for name in ("sdk100", "stub100", "sdk800", "stub800"):
-        rate = ratio(thr[f"{name}@8"], thr["check@8"])
-        rows.append((f"{name}: RPC/s at 8 threads >= 0.9x Check", rate, -0.9))
-    rows.append((f"bulk {int(bulk['rows'])} uint8 784-800-10 >= 0.5x in-process",
-                 ratio(bulk["uint8800"], bulk["local800"]), -0.5))
-    for name in ("sdk100", "sdk800"):
-        busy = ratio(tr[f"{name}@2"]["p99"], tr[f"{name}@0"]["p99"])
-        rows.append((f"{name}: p99 with 2 jobs <= 3x idle p99", busy, 3.0))
-    rows.append(("peak RSS with 4 jobs of 784-100-10 <= 400 MB", out["rss_mb"][4], 400.0))
+    if "latency" in out:
+        lat = out["latency"]
+        p50, p99 = lat["check"]["p50"], lat["check"]["p99"]
+        for via in ("sdk", "stub"):
+            small, large = lat[f"{via}100"], lat[f"{via}800"]
+            rows += [(f"{via}: 784-100-10 p50 <= 1.25x Check p50", ratio(small["p50"], p50), 1.25),
+                     (f"{via}: 784-800-10 p50 <= Check p50 + 0.3 ms", large["p50"] - p50, 0.3),
+                     (f"{via}: 784-100-10 p99 <= 1.5x Check p99", ratio(small["p99"], p99), 1.5),
+                     (f"{via}: 784-800-10 p99 <= 1.5x Check p99", ratio(large["p99"], p99), 1.5)]
+    if "throughput" in out:
+        thr = out["throughput"]
+        for name in ("sdk100", "stub100", "sdk800", "stub800"):
+            rate = ratio(thr[f"{name}@8"], thr["check@8"])
+            rows.append((f"{name}: RPC/s at 8 threads >= 0.9x Check", rate, -0.9))
+    if "bulk" in out:
+        bulk = out["bulk"]
+        rows.append((f"bulk {int(bulk['rows'])} uint8 784-800-10 >= 0.5x in-process",
+                     ratio(bulk["uint8800"], bulk["local800"]), -0.5))
+    if "training" in out:
+        tr = out["training"]
+        for name in ("sdk100", "sdk800"):
+            busy = ratio(tr[f"{name}@2"]["p99"], tr[f"{name}@0"]["p99"])
+            rows.append((f"{name}: p99 with 2 jobs <= 3x idle p99", busy, 3.0))
+    if "rss_mb" in out:
+        rows.append(("peak RSS with 4 jobs of 784-100-10 <= 400 MB", out["rss_mb"][4], 400.0))
     return rows
 
 
@@ -275,21 +284,31 @@ def targets_section(out: dict) -> None:
         out["targets"][text] = {"value": value, "met": met}
 
 
-def run(plan: Plan, mnist_dir: Path, workdir: Path) -> dict:
-    """Every section, in one run (fresh servers); returns the figures."""
+SECTIONS = ("latency", "throughput", "concurrency", "bulk", "training", "rss")
+
+
+def run(plan: Plan, mnist_dir: Path, workdir: Path, sections: tuple[str, ...] = SECTIONS) -> dict:
+    """The chosen sections (all by default), in one run on fresh servers; returns the figures."""
     (_, _), (x_test, _) = load_mnist(normalize=False, data_dir=mnist_dir, cache_dir=workdir / "mnist")
     out: dict = {"load_avg_start": load_avg()}
-    with ServerProcess(workdir / "state", mnist_dir) as server, NNClient(server.target) as client:
-        ids = train_models(client, plan)
-        channel = make_channel(server.target)
-        calls = make_calls(client, pb_grpc.NNServiceStub(channel), ids, x_test[0])
-        latency_section(calls, plan, out)
-        throughput_section(calls, plan, out)
-        concurrency_section(calls, plan, out)
-        bulk_section(server.target, server.state_dir, ids, x_test, plan, out)
-        training_section(client, calls, plan, out)
-        channel.close()
-    rss_section(workdir, mnist_dir, plan, out)
+    if set(sections) - {"rss"}:
+        with ServerProcess(workdir / "state", mnist_dir) as server, NNClient(server.target) as client:
+            ids = train_models(client, plan)
+            channel = make_channel(server.target)
+            calls = make_calls(client, pb_grpc.NNServiceStub(channel), ids, x_test[0])
+            if "latency" in sections:
+                latency_section(calls, plan, out)
+            if "throughput" in sections:
+                throughput_section(calls, plan, out)
+            if "concurrency" in sections:
+                concurrency_section(calls, plan, out)
+            if "bulk" in sections:
+                bulk_section(server.target, server.state_dir, ids, x_test, plan, out)
+            if "training" in sections:
+                training_section(client, calls, plan, out)
+            channel.close()
+    if "rss" in sections:
+        rss_section(workdir, mnist_dir, plan, out)
     targets_section(out)
     out["load_avg_end"] = load_avg()
     return out
@@ -303,7 +322,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mnist-dir", type=Path, default=SHARED_MNIST, help="MNIST IDX files")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--plot", type=Path, help="write the latency-vs-concurrency PNG here")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
     args = parser.parse_args(argv)
+    sections = tuple(name.strip() for name in args.sections.split(",") if name.strip())
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown or not sections:
+        parser.error(f"--sections takes names from {','.join(SECTIONS)}; got {args.sections!r}")
+    if args.plot is not None and "concurrency" not in sections:
+        parser.error("--plot needs the concurrency section")
     logging.basicConfig(level=logging.WARNING)
     plan = QUICK if args.quick else Plan()
     print(f"nnservice serving benchmark ({'quick' if args.quick else 'full'}), load average {load_avg()}")
@@ -311,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     for number in range(1, max(1, args.runs) + 1):
         print(f"\n#### run {number} of {args.runs}", flush=True)
         with tempfile.TemporaryDirectory(prefix="nnsvc-bench-") as tmp:
-            runs.append(run(plan, args.mnist_dir, Path(tmp)))
+            runs.append(run(plan, args.mnist_dir, Path(tmp), sections))
     out = median_tree(runs)
     if len(runs) > 1:
         print(f"\n#### medians of {len(runs)} runs (each figure's median; ratios from those)")
