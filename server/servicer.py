@@ -16,7 +16,7 @@ from server.jobs import JobManager
 from server.priority import ServingGate
 from server.serving import ModelRegistry
 from server.settings import Settings
-from server.tensors import decode_input, encode_probabilities
+from server.tensors import decode_input, encode_probabilities, encode_row
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,14 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
         self._serving.enter()  # training steps wait until it is answered
         try:
             batch = decode_input(request.input, self._settings.max_predict_rows)
-            probs = self._models.loaded(request.model_id).predict_proba(batch.x)
-            return pb.PredictResponse(model_id=request.model_id, classes=probs.argmax(axis=1).tolist(),
+            model_id = request.model_id
+            model = self._models.loaded(model_id)
+            if len(batch.x) == 1:  # most Predicts: the lean path (LoadedModel.predict_one)
+                cls, probs = model.predict_one(batch.x)
+                return pb.PredictResponse(model_id=model_id, classes=(cls,),
+                                          probabilities=encode_row(probs, batch.as_floats))
+            probs = model.predict_proba(batch.x)
+            return pb.PredictResponse(model_id=model_id, classes=probs.argmax(axis=1).tolist(),
                                       probabilities=encode_probabilities(probs, batch.as_floats))
         finally:
             self._serving.leave()

@@ -77,3 +77,10 @@ def test_all_encodings_agree(trained_model, model_stub, test_images):
     for other in (pixels, packed, shaped):
         assert list(other.classes) == list(raw.classes)
         np.testing.assert_allclose(probabilities(other), reference, rtol=1e-4, atol=1e-6)
+    for i in range(4):  # one row at a time takes the server's single-row path: the same answers
+        for tensor in (encode_array(x[i:i + 1]), encode_array(floats[i:i + 1]),
+                       encode_array(floats[i:i + 1], as_floats=True)):
+            one = predict(model_stub, trained_model.model_id, tensor)
+            assert list(one.classes) == [raw.classes[i]] and list(one.probabilities.shape) == [1, 10]
+            assert bool(one.probabilities.float_data) == bool(tensor.float_data)
+            np.testing.assert_allclose(probabilities(one)[0], reference[i], rtol=1e-4, atol=1e-6)

@@ -1,4 +1,4 @@
-"""LoadedModel's fused serving forward pass equals nncore's predict_proba (both activations, dtypes)."""
+"""LoadedModel's serving forward passes (batch and single row) equal nncore's predict_proba."""
 
 from __future__ import annotations
 
@@ -26,6 +26,35 @@ def test_fused_forward_matches_nncore_for_floats_and_pixels(activation, dtype):
     assert model.predict_proba(pixels).dtype == net.dtype
 
 
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_single_row_path_matches_the_batch_path(activation, dtype):
+    net = TwoLayerNet(784, 32, 10, activation=activation, weight_init="he", dtype=dtype, seed=5)
+    net.params["b1"][:] = np.linspace(-0.5, 0.5, 32)
+    net.params["b2"][:] = np.linspace(-1.0, 1.0, 10)
+    model = LoadedModel.from_params("m", net.params, activation, dtype)
+    rng = np.random.default_rng(6)
+    for _ in range(20):
+        pixels = rng.integers(0, 256, (1, 784), dtype=np.uint8)
+        floats = (pixels / 255).astype(dtype)
+        expected = net.predict_proba(floats)[0]
+        for x in (pixels, floats):
+            cls, probs = model.predict_one(x)
+            assert isinstance(cls, int) and all(type(p) is float for p in probs)
+            np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+            assert cls == int(np.argmax(net.predict(floats)[0]))
+            assert abs(sum(probs) - 1.0) < 1e-12
+
+
+def test_single_row_class_is_the_first_of_tied_top_scores():
+    net = TwoLayerNet(784, 4, 10, activation="relu", seed=1)
+    net.params["W2"][:] = 0.0
+    net.params["b2"][:] = [0, 0, 0, 2, 1, 2, 0, 0, 0, 0]
+    model = LoadedModel.from_params("m", net.params, "relu", "float32")
+    cls, probs = model.predict_one(np.zeros((1, 784), np.uint8))
+    assert cls == 3 and probs[3] == probs[5] > probs[4]
+
+
 def test_huge_scores_do_not_overflow_the_softmax():
     net = TwoLayerNet(784, 8, 10, activation="relu", seed=1)
     net.params["W1"][:] = 1.0
@@ -33,3 +62,5 @@ def test_huge_scores_do_not_overflow_the_softmax():
     probs = model.predict_proba(np.full((2, 784), 1e6, dtype=np.float32))
     assert np.isfinite(probs).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    cls, one = model.predict_one(np.full((1, 784), 1e6, dtype=np.float32))
+    assert np.isfinite(one).all() and abs(sum(one) - 1.0) < 1e-12

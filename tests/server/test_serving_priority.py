@@ -93,7 +93,7 @@ def test_predict_holds_the_gate_while_it_runs_and_releases_it_when_it_fails():
             during.append(gate.busy())
             if model_id == "missing":
                 raise NotFound("no such model")
-            return type("Model", (), {"predict_proba": lambda self, x: np.full((1, 10), 0.1, np.float32)})()
+            return type("Model", (), {"predict_one": lambda self, x: (0, [0.1] * 10)})()
 
     servicer = NNServiceServicer(Settings(), jobs=None, models=Models(), serving=gate)
     tensor = pb.Tensor(shape=[1, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(784))

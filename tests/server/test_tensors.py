@@ -7,7 +7,7 @@ import pytest
 
 from protos import nn_service_pb2 as pb
 from server.errors import InvalidArgument
-from server.tensors import decode_input, encode_array, encode_probabilities
+from server.tensors import decode_input, encode_array, encode_probabilities, encode_row
 
 MAX_ROWS = 16
 
@@ -39,6 +39,15 @@ def test_uint8_pixels_stay_uint8():
     np.testing.assert_array_equal(batch.x, pixels)
 
 
+@pytest.mark.parametrize("shape", [[1, 784], [1, 28, 28]])
+def test_one_uint8_image_is_a_read_only_view_as_one_row(shape):
+    pixels = np.arange(784, dtype=np.uint64).astype(np.uint8)
+    batch = decode_input(pb.Tensor(shape=shape, dtype=pb.DTYPE_UINT8, raw_data=pixels.tobytes()), MAX_ROWS)
+    assert batch.x.shape == (1, 784) and batch.is_uint8 and not batch.as_floats
+    assert not batch.x.flags.writeable
+    np.testing.assert_array_equal(batch.x[0], pixels)
+
+
 def raw(rows: int, value: float = 0.5) -> bytes:
     return np.full((rows, 784), value, dtype="<f4").tobytes()
 
@@ -56,6 +65,13 @@ def raw(rows: int, value: float = 0.5) -> bytes:
     (pb.Tensor(shape=[2, 784], raw_data=raw(1)), r"raw_data has 3136 bytes; .* needs 6272"),
     (pb.Tensor(shape=[1, 784], raw_data=raw(1)[:-1]), r"raw_data has 3135 bytes"),
     (pb.Tensor(shape=[1, 784], dtype=pb.DTYPE_UINT8, raw_data=raw(1)), r"UINT8 needs 784"),
+    # 784 bytes, the size of one uint8 image, but not one: the quick check must not accept these
+    (pb.Tensor(shape=[1, 784], raw_data=bytes(784)), r"raw_data has 784 bytes; .* \(float32\) needs 3136"),
+    (pb.Tensor(shape=[784], dtype=pb.DTYPE_UINT8, raw_data=bytes(784)), r"got \[784\]"),
+    (pb.Tensor(shape=[1, 1, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(784)), r"got \[1, 1, 784\]"),
+    (pb.Tensor(shape=[2, 392], dtype=pb.DTYPE_UINT8, raw_data=bytes(784)), r"got \[2, 392\]"),
+    (pb.Tensor(shape=[1, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(784), float_data=[0.0] * 784),
+     r"exactly one of float_data or raw_data"),
     (pb.Tensor(shape=[1, 784], float_data=[0.0] * 783), r"float_data has 783 values; .* needs 784"),
     (pb.Tensor(shape=[1, 784], dtype=pb.DTYPE_UINT8, float_data=[0.0] * 784), r"dtype must be FLOAT32 or UNSPECIFIED"),
     (pb.Tensor(shape=[1, 784], dtype=7, raw_data=raw(1)), r"dtype must be one of UNSPECIFIED \(float32\), FLOAT32, UINT8"),
@@ -85,3 +101,10 @@ def test_probabilities_are_encoded_like_the_input():
     as_floats = encode_probabilities(probs, as_floats=True)
     assert not as_floats.raw_data
     np.testing.assert_array_equal(np.asarray(as_floats.float_data, np.float32).reshape(4, 10), probs)
+
+
+@pytest.mark.parametrize("as_floats", [False, True])
+def test_one_row_is_encoded_like_encode_probabilities(as_floats):
+    probs = np.random.default_rng(2).dirichlet(np.ones(10), size=1).astype(np.float32)
+    row = encode_row(probs[0].tolist(), as_floats)
+    assert row == encode_probabilities(probs, as_floats)
