@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -11,6 +12,12 @@ import numpy as np
 
 #: Learning rate used when none is given (tuned for MNIST with batch 100).
 DEFAULT_LEARNING_RATES = MappingProxyType({"sgd": 0.1, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001})
+
+
+#: Bytes of each array an update works on at a time. An update makes several passes (Adam ten)
+#: over four or five arrays as large as the parameter; one block of each stays in the core's L2
+#: cache across the passes instead of streaming from memory every pass (784-800-10's W1 is 2.5 MB).
+BLOCK_BYTES = 1 << 18
 
 
 class Optimizer:
@@ -47,6 +54,23 @@ class Optimizer:
         """Update every params[key] in place from grads[key]."""
         raise NotImplementedError
 
+    @staticmethod
+    def _apply(kernel: Callable[..., None], *arrays: np.ndarray) -> None:
+        """Run kernel(*arrays) (same-shaped arrays, updated in place) one cache-sized block at a time.
+
+        For elementwise kernels only: each element sees the same operations in the same order,
+        so the result is the same to the bit as one call on the whole arrays.
+        """
+        first = arrays[0]
+        block = max(BLOCK_BYTES // first.itemsize, 1)
+        n = first.size
+        if n <= block or not all(a.flags.c_contiguous for a in arrays):
+            kernel(*arrays)
+            return
+        flats = [a.reshape(-1) for a in arrays]  # views: the arrays are C-contiguous
+        for start in range(0, n, block):
+            kernel(*[f[start:start + block] for f in flats])
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Return the optimizer state as flat {"slot/key": array} plus "iter" (arrays are copies)."""
         out = {f"{slot}/{key}": arr.copy() for slot, arrays in self.state.items() for key, arr in arrays.items()}
@@ -78,10 +102,14 @@ class SGD(Optimizer):
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """W -= lr * dW for every parameter."""
         self.iter += 1
-        for key, p in params.items():
-            tmp = self._scratch_for(key, p)
-            np.multiply(grads[key], self.lr, out=tmp)
+        lr = self.lr
+
+        def kernel(p, g, tmp):
+            np.multiply(g, lr, out=tmp)
             p -= tmp
+
+        for key, p in params.items():
+            self._apply(kernel, p, grads[key], self._scratch_for(key, p))
 
 
 class Momentum(Optimizer):
@@ -96,13 +124,16 @@ class Momentum(Optimizer):
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """v = momentum * v - lr * dW; W += v."""
         self.iter += 1
-        for key, p in params.items():
-            v = self._slot("v", key, p)
-            tmp = self._scratch_for(key, p)
-            np.multiply(grads[key], self.lr, out=tmp)
-            v *= self.momentum
+        lr, momentum = self.lr, self.momentum
+
+        def kernel(p, g, v, tmp):
+            np.multiply(g, lr, out=tmp)
+            v *= momentum
             v -= tmp
             p += v
+
+        for key, p in params.items():
+            self._apply(kernel, p, grads[key], self._slot("v", key, p), self._scratch_for(key, p))
 
     def __repr__(self) -> str:
         return f"Momentum(lr={self.lr}, momentum={self.momentum})"
@@ -119,17 +150,19 @@ class AdaGrad(Optimizer):
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """h += dW**2; W -= lr * dW / (sqrt(h) + 1e-7)."""
         self.iter += 1
-        for key, p in params.items():
-            g = grads[key]
-            h = self._slot("h", key, p)
-            tmp = self._scratch_for(key, p)
+        lr = self.lr
+
+        def kernel(p, g, h, tmp):
             np.multiply(g, g, out=tmp)
             h += tmp
             np.sqrt(h, out=tmp)
             tmp += 1e-7
             np.divide(g, tmp, out=tmp)
-            tmp *= self.lr
+            tmp *= lr
             p -= tmp
+
+        for key, p in params.items():
+            self._apply(kernel, p, grads[key], self._slot("h", key, p), self._scratch_for(key, p))
 
 
 class Adam(Optimizer):
@@ -155,11 +188,8 @@ class Adam(Optimizer):
         # lr_t * m / (sqrt(v) + eps) = (lr_t (1 - b1) / root) * m_sum / (sqrt(v_sum) + eps / root)
         root = math.sqrt(1.0 - b2)
         step, eps = lr_t * (1.0 - b1) / root, self.eps / root
-        for key, p in params.items():
-            g = grads[key]
-            m = self._slot("m_sum", key, p)
-            v = self._slot("v_sum", key, p)
-            tmp = self._scratch_for(key, p)
+
+        def kernel(p, g, m, v, tmp):
             m *= b1
             m += g
             np.multiply(g, g, out=tmp)
@@ -170,6 +200,10 @@ class Adam(Optimizer):
             np.divide(m, tmp, out=tmp)
             tmp *= step
             p -= tmp
+
+        for key, p in params.items():
+            self._apply(kernel, p, grads[key], self._slot("m_sum", key, p), self._slot("v_sum", key, p),
+                        self._scratch_for(key, p))
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore state_dict() output; states holding the moments m and v themselves load too."""

@@ -83,3 +83,30 @@ def test_make_optimizer_defaults_and_errors():
         SGD(lr=0)
     with pytest.raises(ValueError, match="unknown optimizer state"):
         SGD().load_state_dict({"x/W": np.zeros(1)})
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_by_block_updates_equal_whole_array_updates_to_the_bit(name, dtype, monkeypatch):
+    import nncore.optimizers as optimizers
+
+    rng = np.random.default_rng(7)
+    # W: several blocks and a ragged last one; b: below one block; V: not contiguous (one call)
+    shapes = {"W": (301, 207), "b": (50,), "V": (40, 30)}
+    start = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    grads = [{k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()} for _ in range(4)]
+    results = []
+    for block_bytes in (1 << 40, 4096):  # the whole array at once, then 4 KB blocks
+        monkeypatch.setattr(optimizers, "BLOCK_BYTES", block_bytes)
+        params = {k: v.copy() for k, v in start.items()}
+        storage = np.zeros((40, 60), dtype)
+        params["V"] = storage[:, ::2]
+        params["V"][...] = start["V"]
+        opt = make_optimizer(name, 0.01)
+        for g in grads:
+            opt.update(params, {k: (g[k] if k != "V" else g[k].copy()) for k in g})
+        results.append(params)
+    whole, blocked = results
+    for key in shapes:
+        assert np.array_equal(whole[key], blocked[key]), key
+        assert not np.array_equal(whole[key], start[key])  # the update did change it
