@@ -27,3 +27,19 @@ def test_quick_benchmark_prints_every_section_and_writes_its_plot(tmp_path, mnis
     assert len(out["targets"]) == TARGETS
     assert all(value["value"] == value["value"] for value in out["targets"].values())  # no NaN figure
     assert set(out["rss_mb"]) == {"0", "1", "2", "4"} and all(mb > 0 for mb in out["rss_mb"].values())
+
+
+def test_sections_run_only_what_is_asked_and_unknown_names_are_usage_errors(tmp_path, mnist_dir):
+    figures = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, "bench/serve.py", "--quick", "--mnist-dir", str(mnist_dir), "--sections", "latency",
+         "--json", str(figures)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "== Latency, batch 1 ==" in result.stdout and "== Throughput ==" not in result.stdout
+    out = json.loads(figures.read_text())["median"]
+    assert len(out["targets"]) == 8 and all("p50" in t or "p99" in t for t in out["targets"])
+    assert "rss_mb" not in out and "bulk" not in out
+    bad = subprocess.run([sys.executable, "bench/serve.py", "--quick", "--sections", "latency,speed"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--sections takes names from" in bad.stderr
