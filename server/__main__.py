@@ -57,7 +57,8 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                         help="health and reflection answer without a bearer token")
     parser.add_argument("--serving-priority", action=argparse.BooleanOptionalAction, dest="serving_priority",
                         default=defaults.serving_priority,
-                        help="training steps pause (at most 5 ms each) while Predicts are in flight")
+                        help="training yields to serving: steps pause (at most 5 ms each) while "
+                             "Predicts are in flight, and job threads run SCHED_IDLE (Linux)")
     return parser
 
 

@@ -31,6 +31,10 @@ MAX_PAGE_SIZE = 500
 # goes to Predict first: with two jobs training, Predict p99 fell from ~10 ms to ~5 ms (medians
 # of three A/B runs; nice 19 was no better, and training then starves under other load).
 JOB_NICENESS = 10
+# With serving priority on, job threads are also SCHED_IDLE: a nice value only shrinks their
+# share, and a waking RPC thread may still wait a scheduler slice (milliseconds) for a core a job
+# holds; the kernel preempts a SCHED_IDLE thread at once. Predict p99 with two jobs training went
+# from 3.5-4.3x to 1.8-3.0x its idle p99 (docs/performance.md, "Serving", session 2).
 
 
 class JobManager:
@@ -48,7 +52,7 @@ class JobManager:
                                  on_done=self._forget, serving=serving)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.max_concurrent_jobs, thread_name_prefix="nnsvc-job",
-            initializer=_yield_to_rpcs)
+            initializer=_yield_to_rpcs, initargs=(serving is not None and serving.enabled,))
         self._watchers = threading.BoundedSemaphore(max(1, settings.grpc_workers - 2))
         self._watching = 0  # streams inside watch(), guarded by _lock
         self._models = models
@@ -220,13 +224,16 @@ class JobManager:
             return None
 
 
-def _yield_to_rpcs() -> None:
-    """Executor initializer: lower this job thread's CPU priority by JOB_NICENESS (Linux only)."""
+def _yield_to_rpcs(idle: bool = False) -> None:
+    """Executor initializer: lower this job thread's CPU priority by JOB_NICENESS and, if `idle`,
+    make it SCHED_IDLE (Linux only; the calls apply to the calling thread there)."""
     if not sys.platform.startswith("linux"):
         return  # elsewhere PRIO_PROCESS would mean the whole process, RPC threads included
     tid = threading.get_native_id()
     try:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + JOB_NICENESS))
+        if idle:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError as exc:  # e.g. a sandbox that forbids it: train at the normal priority
         log.debug("cannot lower the priority of job thread %d: %s", tid, exc)
 

@@ -61,7 +61,8 @@ class Settings:
     open_probes: bool = True
     """Health and reflection answer without a token, for probes and grpcurl (NNSVC_OPEN_PROBES)."""
     serving_priority: bool = True
-    """Training steps pause (at most 5 ms each) while Predicts are in flight (NNSVC_SERVING_PRIORITY)."""
+    """Training yields to serving: steps pause (at most 5 ms each) while Predicts are in flight, and job
+    threads run SCHED_IDLE, using only CPU nothing else wants (NNSVC_SERVING_PRIORITY)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from server.jobs import JOB_NICENESS, _yield_to_rpcs
+from server.jobs import JOB_NICENESS, JobManager, _yield_to_rpcs
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux-only")
@@ -27,3 +27,45 @@ def test_a_job_thread_becomes_nicer_and_the_caller_does_not():
     thread.join()
     assert seen["after"] == min(19, seen["before"] + JOB_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # RPC threads keep theirs
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux-only")
+def test_idle_makes_only_the_job_thread_sched_idle():
+    seen = {}
+
+    def job_thread():
+        _yield_to_rpcs(idle=True)
+        seen["policy"] = os.sched_getscheduler(0)
+
+    mine = os.sched_getscheduler(0)
+    thread = threading.Thread(target=job_thread)
+    thread.start()
+    thread.join()
+    assert seen["policy"] == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) == mine == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux-only")
+@pytest.mark.parametrize("serving_priority, policy", [(True, "SCHED_IDLE"), (False, "SCHED_OTHER")])
+def test_job_threads_are_sched_idle_only_with_serving_priority(tmp_path, serving_priority, policy):
+    from server.models import ModelStore
+    from server.priority import ServingGate
+    from server.settings import Settings
+    from tests.server.server_testutils import FakeDatasets, wait_until
+
+    def new_job_threads():  # other tests' servers may leave job threads of their own behind
+        return [t for t in threading.enumerate() if t.name.startswith("nnsvc-job") and t not in before]
+
+    datasets = FakeDatasets()
+    datasets.gate.clear()  # the job waits in its thread while loading data: we can look at it
+    settings = Settings(state_dir=tmp_path, max_hidden_size=64)
+    before = set(threading.enumerate())
+    jobs = JobManager(settings, ModelStore(tmp_path / "models"), datasets, ServingGate(serving_priority))
+    try:
+        jobs.submit({"hidden_size": 8, "epochs": 1, "train_size": 100, "eval_size": 50, "batch_size": 50}, "probe")
+        wait_until(lambda: new_job_threads())
+        assert {os.sched_getscheduler(t.native_id) for t in new_job_threads()} == {getattr(os, policy)}
+    finally:
+        datasets.gate.set()
+        jobs.shutdown(timeout=10)
+        jobs.close()
