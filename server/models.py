@@ -50,22 +50,31 @@ class LoadedModel:
         pixel_net = TwoLayerNet.from_params(scaled, activation=activation, dtype=dtype).frozen()
         return cls(model_id, net, pixel_net)
 
+    def _scores(self, x: np.ndarray, product) -> np.ndarray:
+        """Class scores (N, classes) of float features or uint8 pixels (N, 784), both layers fused.
+
+        `product` is np.dot or np.matmul: np.dot releases the GIL around the uint8 x float32
+        product, right for large batches; np.matmul keeps it for one row, where a release can
+        cost a switch interval (5 ms) next to a busy thread (docs/performance.md, "Serving").
+        """
+        w1, b1, w2, b2, relu = self._pixel_layers if x.dtype == np.uint8 else self._float_layers
+        h = product(x, w1)  # (N, 784) @ (784, H) -> (N, H); uint8 pixels are cast inside
+        h += b1
+        if relu:
+            np.maximum(h, 0, out=h)
+        else:
+            h = sigmoid(h)
+        z = product(h, w2)  # (N, H) @ (H, C) -> (N, C)
+        z += b2
+        return z
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes) for float features or uint8 pixels (N, 784).
 
         The same arithmetic as TwoLayerNet.predict_proba, fused: for one image the forward pass
         costs less than the NumPy calls around it, so this path makes as few calls as it can.
         """
-        net = self.pixel_net if x.dtype == np.uint8 else self.net
-        p = net.params
-        h = np.dot(x, p["W1"])  # (N, 784) @ (784, H) -> (N, H); uint8 pixels are cast inside dot
-        h += p["b1"]
-        if net.activation == "relu":
-            np.maximum(h, 0, out=h)
-        else:
-            h = sigmoid(h)
-        z = np.dot(h, p["W2"])  # (N, H) @ (H, C) -> (N, C)
-        z += p["b2"]
+        z = self._scores(x, np.dot)
         z -= z.max(axis=1, keepdims=True)  # softmax per row, in place; exp(z) <= 1 cannot overflow
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
@@ -79,16 +88,7 @@ class LoadedModel:
         the scores. Between two requests the CPU caches go cold, so each call saved is worth
         several microseconds (docs/performance.md, "Serving").
         """
-        w1, b1, w2, b2, relu = self._pixel_layers if x.dtype == np.uint8 else self._float_layers
-        h = x @ w1
-        h += b1
-        if relu:
-            np.maximum(h, 0, out=h)
-        else:
-            h = sigmoid(h)
-        z = h @ w2
-        z += b2
-        scores = z.tolist()[0]
+        scores = self._scores(x, np.matmul).tolist()[0]
         top = max(scores)
         exps = [math.exp(v - top) for v in scores]  # each <= 1: cannot overflow
         total = math.fsum(exps)  # >= 1 (the top class contributes exp(0))
@@ -99,7 +99,7 @@ class LoadedModel:
 
 
 def _layers(net: TwoLayerNet) -> tuple:
-    """(W1, b1, W2, b2, is_relu) of a frozen net, for LoadedModel.predict_one."""
+    """(W1, b1, W2, b2, is_relu) of a frozen net, for LoadedModel's forward passes."""
     p = net.params
     return p["W1"], p["b1"], p["W2"], p["b2"], net.activation == "relu"
 
