@@ -12,7 +12,7 @@ from nncore.network import TwoLayerNet
 
 from server.errors import DataLoss
 from server.fsutil import npz_bytes
-from server.models import MAX_CACHED_MODELS, ModelStore
+from server.models import MAX_CACHED_MODELS, LoadedModel, ModelStore
 
 
 def make_net(seed: int = 0, hidden: int = 16) -> TwoLayerNet:
@@ -150,3 +150,17 @@ def test_pages_are_newest_first_and_the_cache_is_bounded(tmp_path):
     for i in range(MAX_CACHED_MODELS + 2):
         store.load(f"m{i:02d}")
     assert sum(store.cached(f"m{i:02d}") is not None for i in range(MAX_CACHED_MODELS + 2)) == MAX_CACHED_MODELS
+
+
+def test_from_params_builds_read_only_nets_that_share_nothing_with_the_caller():
+    rng = np.random.default_rng(3)
+    params = {"W1": rng.random((784, 6), dtype=np.float32), "b1": rng.random(6, dtype=np.float32),
+              "W2": rng.random((6, 10), dtype=np.float32), "b2": rng.random(10, dtype=np.float32)}
+    model = LoadedModel.from_params("m", params, "relu", "float32")
+    for net in (model.net, model.pixel_net):
+        for name, arr in net.params.items():
+            assert not arr.flags.writeable and arr.dtype == np.float32
+            assert not np.shares_memory(arr, params[name])
+    assert all(a.flags.writeable for a in params.values())  # the caller's arrays are left alone
+    np.testing.assert_array_equal(model.net.params["W1"], params["W1"])
+    np.testing.assert_array_equal(model.pixel_net.params["W1"], params["W1"] / 255)
