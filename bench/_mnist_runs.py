@@ -15,9 +15,8 @@ from typing import Callable
 import numpy as np
 
 from nncore import TwoLayerNet
-from nncore._step import TrainStep
-from nncore.training import TrainConfig, batch_order, build_network, train
-from nncore.training import _learning_rate  # the schedule itself, so PyTorch follows it exactly
+from nncore._step import TrainStep  # internal on purpose: the benchmark times the step train() runs
+from nncore.training import TrainConfig, batch_order, build_network, learning_rate, train
 
 TORCH_REF = Path(__file__).with_name("_torch_ref.py")
 
@@ -101,7 +100,7 @@ def torch_job(config: TrainConfig, n_train: int, threads: int, impl: str, path: 
     order = batch_order(config, n_train)
     net = build_network(config, 784, 10)
     total = order.shape[0]
-    lrs = np.array([_learning_rate(cfg, i, total) for i in range(total)])
+    lrs = np.array([learning_rate(cfg, i, total) for i in range(total)])
     ipe = max(min(n_train, cfg.train_size or n_train) // order.shape[1], 1)
     meta = {"activation": cfg.activation, "optimizer": cfg.optimizer, "threads": threads,
             "iterations_per_epoch": ipe, "torch_impl": impl, "lockstep": True}

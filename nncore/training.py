@@ -16,7 +16,7 @@ from .optimizers import Optimizer, make_optimizer
 from .records import EpochRecord, History, Progress, TrainState
 
 __all__ = ["TrainConfig", "TrainState", "History", "EpochRecord", "Progress", "train", "build_network",
-           "batch_order"]
+           "batch_order", "learning_rate"]
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,8 @@ def batch_order(config: TrainConfig, n_train: int) -> np.ndarray:
     return out
 
 
-def _learning_rate(config: TrainConfig, iteration: int, total: int) -> float:
-    """Return the learning rate for the step after `iteration` completed steps."""
+def learning_rate(config: TrainConfig, iteration: int, total: int) -> float:
+    """Return the learning rate train() uses for the step after `iteration` of `total` steps."""
     if config.lr_schedule == "cosine":
         return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * iteration / total))
     return config.learning_rate
@@ -200,7 +200,7 @@ class _Run:
                 log.info("training stopped at iteration %d of %d", iteration, self.total)
                 return None
             grads, loss = self._gradient(idx)
-            optimizer.lr = _learning_rate(self.cfg, iteration, self.total)
+            optimizer.lr = learning_rate(self.cfg, iteration, self.total)
             optimizer.update(net.params, grads)
             iteration += 1
             loss_sum += loss

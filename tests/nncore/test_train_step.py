@@ -9,7 +9,7 @@ from nncore import TwoLayerNet
 from nncore._step import TrainStep
 from nncore.gradient import numerical_gradient
 from nncore.optimizers import make_optimizer
-from nncore.training import TrainConfig, _epoch_batches, batch_order, build_network, train
+from nncore.training import TrainConfig, _epoch_batches, batch_order, build_network, learning_rate, train
 
 ACTIVATIONS = ["sigmoid", "relu"]
 
@@ -132,3 +132,12 @@ def test_a_nan_weight_propagates_exactly_as_in_net_gradient(rng, activation):
     assert np.isnan(loss) and np.isnan(net.lastLayer.loss)
     for key, grad in expected.items():
         np.testing.assert_array_equal(step.grads[key], grad, err_msg=key)
+
+
+def test_learning_rate_follows_the_configured_schedule():
+    constant = TrainConfig(learning_rate=0.2)
+    assert [learning_rate(constant, i, 10) for i in (0, 5, 9)] == [0.2, 0.2, 0.2]
+    cosine = TrainConfig(learning_rate=0.2, lr_schedule="cosine")
+    rates = [learning_rate(cosine, i, 10) for i in range(11)]
+    assert rates[0] == pytest.approx(0.2) and rates[5] == pytest.approx(0.1) and rates[10] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # strictly decreasing from lr to 0
