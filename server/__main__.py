@@ -29,6 +29,9 @@ _FLAGS = {
     "--max-epochs": ("max_epochs", int, "most epochs a job may ask for"),
     "--grpc-workers": ("grpc_workers", int, "threads serving RPCs"),
     "--shutdown-grace": ("shutdown_grace", float, "seconds a drain may take on SIGTERM/SIGINT"),
+    "--serving-max-pause-ms": ("serving_max_pause_ms", float, "with --serving-priority, the longest a "
+                               "training step pauses for Predicts (shorter: faster training under "
+                               "steady Predicts; longer: flatter Predict tails)"),
     "--log-level": ("log_level", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     "--tls-cert": ("tls_cert", Path, "PEM certificate chain; with --tls-key serves TLS only"),
     "--tls-key": ("tls_key", Path, "PEM private key of --tls-cert"),
@@ -57,8 +60,9 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                         help="health and reflection answer without a bearer token")
     parser.add_argument("--serving-priority", action=argparse.BooleanOptionalAction, dest="serving_priority",
                         default=defaults.serving_priority,
-                        help="training yields to serving: steps pause (at most 5 ms each) while "
-                             "Predicts are in flight, and job threads run SCHED_IDLE (Linux)")
+                        help="training yields to serving: steps pause (at most "
+                             "--serving-max-pause-ms each) while Predicts are in flight, and job "
+                             "threads run SCHED_IDLE (Linux)")
     return parser
 
 

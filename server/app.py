@@ -121,7 +121,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     if datasets is None:
         datasets = DatasetCache(settings.mnist_dir, state_dir / "cache", settings.allow_download)
     models = ModelStore(state_dir / "models")
-    serving = ServingGate(settings.serving_priority)
+    serving = ServingGate(settings.serving_priority, max_yield=settings.serving_max_pause_ms / 1000)
     jobs = JobManager(settings, models, datasets, serving)
     executor = concurrent.futures.ThreadPoolExecutor(settings.grpc_workers, thread_name_prefix="nnsvc-rpc")
     server = grpc.server(executor, interceptors=interceptors, options=[

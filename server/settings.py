@@ -61,8 +61,12 @@ class Settings:
     open_probes: bool = True
     """Health and reflection answer without a token, for probes and grpcurl (NNSVC_OPEN_PROBES)."""
     serving_priority: bool = True
-    """Training yields to serving: steps pause (at most 5 ms each) while Predicts are in flight, and job
-    threads run SCHED_IDLE, using only CPU nothing else wants (NNSVC_SERVING_PRIORITY)."""
+    """Training yields to serving: steps pause while Predicts are in flight, and job threads run
+    SCHED_IDLE, using only CPU nothing else wants (NNSVC_SERVING_PRIORITY)."""
+    serving_max_pause_ms: float = 20.0
+    """Longest pause of one training step for Predicts, with serving priority on; shorter keeps
+    training faster under steady Predict traffic, longer keeps Predict tails flatter
+    (NNSVC_SERVING_MAX_PAUSE_MS)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
@@ -78,6 +82,8 @@ class Settings:
         _check_range("max_message_bytes", self.max_message_bytes, 1024, 2**31 - 1)
         if not 0.0 <= self.shutdown_grace <= 3600.0:
             raise ValueError(f"shutdown_grace must be in [0, 3600] seconds, got {self.shutdown_grace}")
+        if not 0.0 <= self.serving_max_pause_ms <= 1000.0:
+            raise ValueError(f"serving_max_pause_ms must be in [0, 1000] milliseconds, got {self.serving_max_pause_ms}")
         if not self.host:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:

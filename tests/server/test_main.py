@@ -22,7 +22,8 @@ def test_help_lists_every_flag_with_its_default(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--host", "--port", "--state-dir", "--mnist-dir", "--allow-download", "--no-download",
-                 "--max-concurrent-jobs", "--max-queued-jobs", "--max-message-bytes", "--shutdown-grace"):
+                 "--max-concurrent-jobs", "--max-queued-jobs", "--max-message-bytes", "--shutdown-grace",
+                 "--serving-priority", "--serving-max-pause-ms"):
         assert flag in out
     assert "(default: 50051)" in out and "NNSVC_" in out
 

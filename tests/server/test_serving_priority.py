@@ -103,3 +103,20 @@ def test_predict_holds_the_gate_while_it_runs_and_releases_it_when_it_fails():
         servicer.Predict(pb.PredictRequest(model_id="missing", input=tensor), _Context())
     clock.now += 1.0
     assert during == [True, True] and not gate.busy()
+
+
+def test_the_server_builds_its_gate_from_the_settings(tmp_path, monkeypatch):
+    import server.app as app
+    from server.settings import Settings
+
+    made = []
+
+    class RecordingGate(ServingGate):
+        def __init__(self, enabled=True, **kwargs):
+            made.append((enabled, kwargs))
+            super().__init__(enabled, **kwargs)
+
+    monkeypatch.setattr(app, "ServingGate", RecordingGate)
+    server, _ = app.create_server(Settings(state_dir=tmp_path, serving_max_pause_ms=7.0), "127.0.0.1:0")
+    server.stop(0)
+    assert made == [(True, {"max_yield": pytest.approx(0.007)})]

@@ -77,3 +77,12 @@ def test_every_field_has_a_docstring_in_the_class_source():
     for field in dataclasses.fields(Settings):
         after = source.split(f"    {field.name}:", 1)[1].splitlines()[1].strip()
         assert after.startswith('"""'), f"{field.name} has no docstring"
+
+
+def test_serving_pause_is_read_checked_and_defaults_to_the_gates_bound():
+    from server.priority import MAX_YIELD_SECONDS
+
+    assert Settings().serving_max_pause_ms == pytest.approx(MAX_YIELD_SECONDS * 1000)
+    assert Settings.from_env({"NNSVC_SERVING_MAX_PAUSE_MS": "7.5"}).serving_max_pause_ms == 7.5
+    with pytest.raises(ValueError, match=r"serving_max_pause_ms must be in \[0, 1000\]"):
+        Settings(serving_max_pause_ms=-1.0)
