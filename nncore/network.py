@@ -215,9 +215,13 @@ class TwoLayerNet:
         """Return a copy whose parameter arrays are read-only, for serving."""
         net = TwoLayerNet.from_params(self.params, activation=self.activation, dtype=self.dtype)
         net.weight_init, net.weight_init_std = self.weight_init, self.weight_init_std
-        for arr in net.params.values():
+        return net.freeze()
+
+    def freeze(self) -> "TwoLayerNet":
+        """Make this network's own parameter arrays read-only in place (no copy) and return it."""
+        for arr in self.params.values():
             arr.flags.writeable = False
-        return net
+        return self
 
     def __repr__(self) -> str:
         return (

@@ -45,9 +45,9 @@ class LoadedModel:
     @classmethod
     def from_params(cls, model_id: str, params: dict, activation: str, dtype: str) -> LoadedModel:
         """Build both frozen nets from stored arrays (from_params copies each array once)."""
-        net = _read_only(TwoLayerNet.from_params(params, activation=activation, dtype=dtype))
+        net = TwoLayerNet.from_params(params, activation=activation, dtype=dtype).freeze()
         scaled = dict(params, W1=params["W1"] / 255)  # in the stored dtype, then cast like the rest
-        pixel_net = _read_only(TwoLayerNet.from_params(scaled, activation=activation, dtype=dtype))
+        pixel_net = TwoLayerNet.from_params(scaled, activation=activation, dtype=dtype).freeze()
         return cls(model_id, net, pixel_net)
 
     def _scores(self, x: np.ndarray, product) -> np.ndarray:
@@ -96,13 +96,6 @@ class LoadedModel:
 
     def __repr__(self) -> str:
         return f"LoadedModel({self.model_id!r})"
-
-
-def _read_only(net: TwoLayerNet) -> TwoLayerNet:
-    """Mark a net's own (freshly copied) arrays read-only in place: what frozen() does, minus a copy."""
-    for arr in net.params.values():
-        arr.flags.writeable = False
-    return net
 
 
 def _layers(net: TwoLayerNet) -> tuple:

@@ -189,6 +189,13 @@ def test_frozen_copy_is_read_only_and_independent(rng):
     assert "6-5-4" in repr(frozen)
 
 
+def test_freeze_makes_the_nets_own_arrays_read_only_without_copying():
+    net = TwoLayerNet(6, 5, 4, seed=1)
+    arrays = dict(net.params)
+    assert net.freeze() is net
+    assert all(net.params[k] is arrays[k] and not arrays[k].flags.writeable for k in arrays)
+
+
 def test_accuracy_of_a_single_sample(rng):
     net = TwoLayerNet(5, 4, 3, 1.0, seed=0)
     x = rng.standard_normal(5)
