@@ -10,7 +10,7 @@ from collections.abc import Callable
 # next request; a quiet spell of this length means the burst is over and training may go on.
 QUIET_SECONDS = 0.002
 # At most this long per training step spent yielding, so training always progresses, however
-# busy serving is (the server passes Settings.serving_max_pause_ms, whose default this is). With
+# busy serving is (Settings.serving_max_pause_ms defaults to it and the server passes that). With
 # 5 ms, two jobs each forced a step (1-2 ms, GIL held between NumPy calls) every 5 ms and Predict
 # p99 reached 3.0-3.3x idle in some runs; with 20 ms at most 1.9x, while one job under
 # back-to-back Predicts made 34-44 instead of 88-92 steps/s (docs/performance.md, "Serving").

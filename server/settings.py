@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from server.priority import MAX_YIELD_SECONDS
+
 ENV_PREFIX = "NNSVC_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -63,7 +65,7 @@ class Settings:
     serving_priority: bool = True
     """Training yields to serving: steps pause while Predicts are in flight, and job threads run
     SCHED_IDLE, using only CPU nothing else wants (NNSVC_SERVING_PRIORITY)."""
-    serving_max_pause_ms: float = 20.0
+    serving_max_pause_ms: float = MAX_YIELD_SECONDS * 1000
     """Longest pause of one training step for Predicts, with serving priority on; shorter keeps
     training faster under steady Predict traffic, longer keeps Predict tails flatter
     (NNSVC_SERVING_MAX_PAUSE_MS)."""
