@@ -1,29 +1,47 @@
-"""The training fast path: TwoLayerNet.gradient computed into buffers reused between steps.
+"""The training fast path: a network's gradient computed into buffers reused between steps.
 
-`net.gradient` follows the text (layers, fresh arrays every call); train() runs thousands of
-steps, where allocating and Python overhead cost as much as the arithmetic on small nets. This
-module performs the same operations in the same order, so results are bit-identical, but
-writes every intermediate into arrays kept per batch size.
+`net.layer_gradient` follows the text (layers, fresh arrays every call); train() runs
+thousands of steps, where allocating and Python overhead cost as much as the arithmetic on
+small nets. This module performs the same operations in the same order, so results are
+bit-identical, but writes every intermediate of the affine layers and activations into arrays
+kept per batch size. Batch norm and dropout call the very functions their layers use.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .network import PARAM_NAMES, TwoLayerNet
+from .functions import weight_decay_penalty
+from .layers import batchnorm_backward, batchnorm_train, dropout_mask
+
+
+class _Hidden:
+    """Work arrays of one hidden layer of H units for N rows."""
+
+    def __init__(self, n: int, h: int, dtype: np.dtype, relu: bool, dropout: bool) -> None:
+        self.out = np.empty((n, h), dtype)  # affine output; the activation is applied in place
+        self.mask = np.empty((n, h), bool) if relu else None  # where the pre-activation was positive
+        self.zeros = np.zeros((n, h), dtype) if relu else None  # np.maximum(a, zeros) is SIMD; (a, 0) is not (~3x)
+        self.draws = np.empty((n, h)) if dropout else None  # the uniform draws (float64, as the layer's)
+        self.keep = np.empty((n, h), bool) if dropout else None
+        self.dropped = np.empty((n, h), dtype) if dropout else None
+        self.dout = np.empty((n, h), dtype)
+        self.tmp = np.empty((n, h), dtype)
+        self.act: np.ndarray | None = None  # this step's activation output
+        self.bn: tuple | None = None  # this step's batch-norm (xn, xc, std)
 
 
 class _Buffers:
-    """Work arrays for one batch size (N rows, H hidden units, C classes)."""
+    """Work arrays for one batch size: the input, each hidden layer, the scores."""
 
-    def __init__(self, n: int, d: int, h: int, c: int, dtype: np.dtype) -> None:
+    def __init__(self, n: int, net: Any) -> None:
+        d, c, dtype = net.input_size, net.output_size, net.dtype
         self.x = np.empty((n, d), dtype)  # the batch in the net's dtype
         self.pixels = np.empty((n, d), np.uint8)  # the batch as uint8, before scaling
-        self.hidden = np.empty((n, h), dtype)  # activation output (kept for backward)
-        self.mask = np.empty((n, h), bool)  # relu: where the pre-activation was positive
-        self.zeros = np.zeros((n, h), dtype)  # np.maximum(a, zeros) is SIMD; (a, 0) is not (~3x)
-        self.dhidden = np.empty((n, h), dtype)
-        self.tmp = np.empty((n, h), dtype)
+        relu = net.activation == "relu"
+        self.hidden = [_Hidden(n, h, dtype, relu, net.use_dropout) for h in net.hidden_sizes]
         self.scores = np.empty((n, c), dtype)
         self.y = np.empty((n, c), dtype)  # softmax, then (y - t) / n in place
         self.row = np.empty((n, 1), dtype)
@@ -34,18 +52,18 @@ class _Buffers:
 class TrainStep:
     """Loss and gradients of `net` for one labelled mini-batch, into arrays it reuses."""
 
-    def __init__(self, net: TwoLayerNet) -> None:
+    def __init__(self, net: Any) -> None:
         self.net = net
         #: Gradients keyed like net.params; overwritten by every call.
-        self.grads = {k: np.empty_like(net.params[k]) for k in PARAM_NAMES}
+        self.grads = {k: np.empty_like(v) for k, v in net.params.items()}
+        self._decay = {k: np.empty_like(v) for k, v in net.params.items() if k[0] == "W"}
         self._buffers: dict[int, _Buffers] = {}
 
     def buffers(self, n: int) -> _Buffers:
         """Return the work arrays for a batch of n rows (created on first use)."""
         buf = self._buffers.get(n)
         if buf is None:
-            net = self.net
-            buf = _Buffers(n, net.input_size, net.hidden_size, net.output_size, net.dtype)
+            buf = _Buffers(n, self.net)
             self._buffers = {n: buf}  # keep one batch size at a time: bounded memory
         return buf
 
@@ -67,32 +85,72 @@ class TrainStep:
 
     def __call__(self, x: np.ndarray, t: np.ndarray) -> float:
         """Fill self.grads for batch x (N, D) in the net's dtype (see load) and integer labels t
-        (N,); return the mean cross-entropy loss."""
-        net, g = self.net, self.grads
-        p = net.params
+        (N,); return the mean cross-entropy loss (plus the weight-decay term)."""
+        net = self.net
         buf = self.buffers(x.shape[0])
-        hidden = buf.hidden
-        np.dot(x, p["W1"], out=hidden)  # (N, D) @ (D, H) -> (N, H)
-        hidden += p["b1"]
-        if net.activation == "relu":
-            np.greater(hidden, 0, out=buf.mask)
-            np.maximum(hidden, buf.zeros, out=hidden)
-        else:
-            _sigmoid_inplace(hidden)
-        np.dot(hidden, p["W2"], out=buf.scores)  # (N, H) @ (H, C) -> (N, C)
-        buf.scores += p["b2"]
+        a = x
+        for i, layer in enumerate(buf.hidden, start=1):
+            a = self._hidden_forward(i, layer, a)
+        depth = len(buf.hidden) + 1
+        np.dot(a, net.params[f"W{depth}"], out=buf.scores)  # (N, H) @ (H, C) -> (N, C)
+        buf.scores += net.params[f"b{depth}"]
         loss, dy = _softmax_loss_grad(buf, t)
-        np.dot(hidden.T, dy, out=g["W2"])  # (H, N) @ (N, C) -> (H, C)
-        np.sum(dy, axis=0, out=g["b2"])
-        dh = buf.dhidden
-        np.dot(dy, p["W2"].T, out=dh)  # (N, C) @ (C, H) -> (N, H)
-        if net.activation == "relu":
-            np.multiply(dh, buf.mask, out=dh)
-        else:
-            _sigmoid_backward_inplace(dh, hidden, buf.tmp)
-        np.dot(x.T, dh, out=g["W1"])  # (D, N) @ (N, H) -> (D, H); dx is never needed
-        np.sum(dh, axis=0, out=g["b1"])
+        for i in range(depth, 0, -1):
+            dy = self._affine_backward(i, buf, x, dy)
+        if net.weight_decay_lambda:
+            loss += weight_decay_penalty(net.weights(), net.weight_decay_lambda)
         return loss
+
+    def _hidden_forward(self, i: int, layer: _Hidden, a: np.ndarray) -> np.ndarray:
+        """Affine i, [batch norm], activation, [dropout] on input a; return the layer's output."""
+        net, p = self.net, self.net.params
+        h = layer.out
+        np.dot(a, p[f"W{i}"], out=h)  # (N, D) @ (D, H) -> (N, H)
+        h += p[f"b{i}"]
+        if net.use_batchnorm:
+            b, momentum = net.buffers, net.layers[f"BatchNorm{i}"].momentum
+            xn, xc, std = batchnorm_train(h, b[f"running_mean{i}"], b[f"running_var{i}"], momentum)
+            layer.bn = (xn, xc, std)
+            h = p[f"gamma{i}"] * xn + p[f"beta{i}"]
+        if layer.mask is not None:
+            np.greater(h, 0, out=layer.mask)
+            np.maximum(h, layer.zeros, out=h)
+        else:
+            _sigmoid_inplace(h)
+        layer.act = h
+        if layer.keep is None:
+            return h
+        dropout_mask(net.rng, net.dropout_ratio, h.shape, out=layer.keep, draws=layer.draws)
+        return np.multiply(h, layer.keep, out=layer.dropped)
+
+    def _affine_backward(self, i: int, buf: _Buffers, x: np.ndarray, dy: np.ndarray) -> np.ndarray | None:
+        """Gradients of affine layer i from its output gradient dy; return the gradient of the
+        layer below's pre-activation (None for the first layer: dx is never needed)."""
+        net, p, g = self.net, self.net.params, self.grads
+        below = buf.hidden[i - 2] if i > 1 else None
+        a = x if below is None else (below.act if below.dropped is None else below.dropped)
+        np.dot(a.T, dy, out=g[f"W{i}"])  # (D, N) @ (N, H) -> (D, H)
+        if net.weight_decay_lambda:
+            decay = np.multiply(p[f"W{i}"], net.weight_decay_lambda, out=self._decay[f"W{i}"])
+            g[f"W{i}"] += decay
+        np.sum(dy, axis=0, out=g[f"b{i}"])
+        if below is None:
+            return None
+        dh = below.dout
+        np.dot(dy, p[f"W{i}"].T, out=dh)  # (N, H) @ (H, D) -> (N, D)
+        if below.keep is not None:
+            np.multiply(dh, below.keep, out=dh)
+        if below.mask is not None:
+            np.multiply(dh, below.mask, out=dh)
+        else:
+            _sigmoid_backward_inplace(dh, below.act, below.tmp)
+        if not net.use_batchnorm:
+            return dh
+        k = i - 1
+        dh, g_gamma, g_beta = batchnorm_backward(dh, p[f"gamma{k}"], below.bn[1], below.bn[0], below.bn[2])
+        np.copyto(g[f"gamma{k}"], g_gamma)
+        np.copyto(g[f"beta{k}"], g_beta)
+        return dh
 
     def __repr__(self) -> str:
         return f"TrainStep({self.net!r}, batch_sizes={sorted(self._buffers)})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Floor applied to probabilities before the log (the text adds delta = 1e-7).
@@ -69,3 +71,8 @@ def cross_entropy_error(y: np.ndarray, t: np.ndarray) -> float:
         return float(-np.vdot(t, logs) / batch_size)
     picked = y[np.arange(batch_size), t.astype(np.intp, copy=False)]
     return float(-np.sum(np.log(np.maximum(picked, CROSS_ENTROPY_EPS))) / batch_size)
+
+
+def weight_decay_penalty(weights, weight_decay_lambda: float) -> float:
+    """Return 0.5 * lambda * sum(W**2) over the weight matrices (the L2 term of the loss)."""
+    return 0.5 * weight_decay_lambda * math.fsum(float(np.vdot(W, W)) for W in weights)

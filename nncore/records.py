@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .network import TwoLayerNet
+from .network import MultiLayerNet
 
-_STATE_VERSION = 1
+#: Version 2 adds batch norm's running statistics and dropout's generator; 1 still loads.
+_STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class History:
     test_acc_list: list[float] = field(default_factory=list)
     epochs: list[EpochRecord] = field(default_factory=list)
     stopped: bool = False
-    net: TwoLayerNet | None = None
+    net: MultiLayerNet | None = None
 
     def add_epoch(self, record: EpochRecord) -> None:
         """Append an epoch record and its accuracies to the text's lists."""
@@ -64,7 +65,7 @@ class History:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], net: TwoLayerNet | None = None) -> "History":
+    def from_dict(cls, d: dict[str, Any], net: MultiLayerNet | None = None) -> "History":
         """Return a History rebuilt from to_dict() output."""
         return cls(
             train_loss_list=[float(v) for v in d.get("train_loss_list", [])],
@@ -94,11 +95,14 @@ class TrainState:
     optimizer_state: dict[str, np.ndarray]
     rng_state: dict[str, Any]
     history: dict[str, Any]
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)  # batch norm's running statistics
+    net_rng_state: dict[str, Any] | None = None  # the network's own generator (dropout masks)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Return all arrays under flat names, ready for np.savez."""
         out = {f"params/{k}": v for k, v in self.params.items()}
         out.update({f"optimizer/{k}": v for k, v in self.optimizer_state.items()})
+        out.update({f"buffers/{k}": v for k, v in self.buffers.items()})
         return out
 
     def meta(self) -> dict[str, Any]:
@@ -109,29 +113,30 @@ class TrainState:
             "iteration": self.iteration,
             "rng_state": self.rng_state,
             "history": self.history,
+            "net_rng_state": self.net_rng_state,
         }
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "TrainState":
         """Return the TrainState whose arrays() and meta() were given."""
-        if meta.get("version") != _STATE_VERSION:
-            raise ValueError(f"TrainState version must be {_STATE_VERSION}; got {meta.get('version')!r}")
-        params, opt = {}, {}
+        if meta.get("version") not in (1, _STATE_VERSION):
+            raise ValueError(f"TrainState version must be 1 or {_STATE_VERSION}; got {meta.get('version')!r}")
+        groups: dict[str, dict[str, np.ndarray]] = {"params": {}, "optimizer": {}, "buffers": {}}
         for name, arr in arrays.items():
             group, _, key = name.partition("/")
-            if group == "params":
-                params[key] = np.asarray(arr)
-            elif group == "optimizer":
-                opt[key] = np.asarray(arr)
-            else:
-                raise ValueError(f"unknown TrainState array {name!r}; names start with params/ or optimizer/")
+            if group not in groups:
+                raise ValueError(f"unknown TrainState array {name!r}; names start with params/, optimizer/ "
+                                 "or buffers/")
+            groups[group][key] = np.asarray(arr)
         return cls(
             epoch=int(meta["epoch"]),
             iteration=int(meta["iteration"]),
-            params=params,
-            optimizer_state=opt,
+            params=groups["params"],
+            optimizer_state=groups["optimizer"],
             rng_state=meta["rng_state"],
             history=meta["history"],
+            buffers=groups["buffers"],
+            net_rng_state=meta.get("net_rng_state"),
         )
 
     def __repr__(self) -> str:

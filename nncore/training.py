@@ -1,4 +1,4 @@
-"""train(): mini-batch training of a TwoLayerNet with progress, cancellation and resume."""
+"""train(): mini-batch training of a network of any depth with progress, cancellation and resume."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ._step import TrainStep
 from .config import TrainConfig
-from .network import TwoLayerNet
+from .network import MultiLayerNet, TwoLayerNet
 from .optimizers import Optimizer, make_optimizer
 from .records import EpochRecord, History, Progress, TrainState
 
@@ -30,19 +30,18 @@ def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
     return net_seq, sampling_seq
 
 
-def build_network(config: TrainConfig, input_size: int, output_size: int) -> TwoLayerNet:
-    """Return a TwoLayerNet built and seeded from config."""
+def build_network(config: TrainConfig, input_size: int, output_size: int) -> MultiLayerNet:
+    """Return the network config describes, seeded from it: the text's TwoLayerNet for one plain
+    hidden layer, else a MultiLayerNet (the same initial weights for the same sizes)."""
     cfg = config.resolved()
-    return TwoLayerNet(
-        input_size,
-        cfg.hidden_size,
-        output_size,
-        cfg.weight_init_std,
-        activation=cfg.activation,
-        weight_init=cfg.weight_init,
-        dtype=cfg.dtype,
-        seed=_seeds(cfg.seed)[0],
-    )
+    seed = _seeds(cfg.seed)[0]
+    if len(cfg.hidden_sizes) == 1 and not (cfg.batch_norm or cfg.dropout or cfg.weight_decay):
+        return TwoLayerNet(input_size, cfg.hidden_sizes[0], output_size, cfg.weight_init_std,
+                           activation=cfg.activation, weight_init=cfg.weight_init, dtype=cfg.dtype, seed=seed)
+    init = cfg.weight_init if cfg.weight_init != "std" else cfg.weight_init_std
+    return MultiLayerNet(input_size, cfg.hidden_sizes, output_size, cfg.activation, init,
+                         weight_decay_lambda=cfg.weight_decay, use_dropout=cfg.dropout > 0,
+                         dropout_ratio=cfg.dropout, use_batchnorm=cfg.batch_norm, dtype=cfg.dtype, seed=seed)
 
 
 def _as_rows(x: np.ndarray, name: str) -> np.ndarray:
@@ -85,7 +84,7 @@ def _labels(t: np.ndarray) -> np.ndarray:
     return np.argmax(t, axis=1) if t.ndim == 2 else t
 
 
-def _accuracy(net: TwoLayerNet, x: np.ndarray, t: np.ndarray, size: int | None) -> float:
+def _accuracy(net: MultiLayerNet, x: np.ndarray, t: np.ndarray, size: int | None) -> float:
     """Return the accuracy on the first `size` rows, evaluated in chunks via net.infer."""
     n = x.shape[0] if size is None else min(size, x.shape[0])
     correct = 0
@@ -136,25 +135,29 @@ def learning_rate(config: TrainConfig, iteration: int, total: int) -> float:
     return config.learning_rate
 
 
-def _restore(state: TrainState, net: TwoLayerNet, optimizer: Optimizer, rng: np.random.Generator,
+def _restore(state: TrainState, net: MultiLayerNet, optimizer: Optimizer, rng: np.random.Generator,
              ipe: int, total: int) -> History:
     """Load params, optimizer and RNG state from `state` and return its history."""
     if state.iteration != min(state.epoch * ipe, total):
         raise ValueError(f"resume state must come from on_epoch_end of the same config and data; got {state!r}")
-    for key, arr in net.params.items():
-        src = state.params.get(key)
-        if src is None or src.shape != arr.shape:
-            raise ValueError(f"resume params {key} must have shape {arr.shape}; got {None if src is None else src.shape}")
-        np.copyto(arr, src)
+    for group, arrays, stored in (("params", net.params, state.params), ("buffers", net.buffers, state.buffers)):
+        for key, arr in arrays.items():
+            src = stored.get(key)
+            if src is None or src.shape != arr.shape:
+                raise ValueError(f"resume {group} {key} must have shape {arr.shape}; "
+                                 f"got {None if src is None else src.shape}")
+            np.copyto(arr, src)
     optimizer.load_state_dict(state.optimizer_state)
     rng.bit_generator.state = state.rng_state
+    if state.net_rng_state is not None:  # dropout's masks continue where they were
+        net.rng.bit_generator.state = state.net_rng_state
     return History.from_dict(state.history, net)
 
 
 class _Run:
     """One training run: checked data, network, optimizer, sampling RNG and step schedule."""
 
-    def __init__(self, cfg: TrainConfig, data: tuple, net: TwoLayerNet | None) -> None:
+    def __init__(self, cfg: TrainConfig, data: tuple, net: MultiLayerNet | None) -> None:
         x_train, t_train, x_test, t_test = data
         x_train, x_test = _as_rows(x_train, "x_train"), _as_rows(x_test, "x_test")
         t_train, t_test = _check_pair(x_train, t_train, "train"), _check_pair(x_test, t_test, "test")
@@ -176,7 +179,7 @@ class _Run:
         self.total_epochs = math.ceil(self.total / self.ipe)
         self.optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
         self.rng = np.random.default_rng(_seeds(cfg.seed)[1])
-        # Integer labels take the buffered fast path; one-hot targets the text's net.gradient.
+        # Integer labels take the buffered fast path; one-hot targets the text's layer_gradient.
         self.step = TrainStep(net) if t_train.ndim == 1 else None
 
     def _gradient(self, idx: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
@@ -185,7 +188,7 @@ class _Run:
             loss = self.step(self.step.load(self.x_train, idx), self.t_train[idx])
             return self.step.grads, loss
         net = self.net
-        grads = net.gradient(_to_float(self.x_train[idx], net.dtype), self.t_train[idx])
+        grads = net.layer_gradient(_to_float(self.x_train[idx], net.dtype), self.t_train[idx])
         return grads, net.lastLayer.loss
 
     def run_epoch(self, epoch: int, history: History, on_progress, should_stop) -> EpochRecord | None:
@@ -225,6 +228,8 @@ class _Run:
             optimizer_state=self.optimizer.state_dict(),
             rng_state=self.rng.bit_generator.state,
             history=history.to_dict(),
+            buffers={k: v.copy() for k, v in self.net.buffers.items()},
+            net_rng_state=self.net.rng.bit_generator.state,
         )
 
 
@@ -235,7 +240,7 @@ def train(
     x_test: np.ndarray,
     t_test: np.ndarray,
     *,
-    net: TwoLayerNet | None = None,
+    net: MultiLayerNet | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_epoch_end: Callable[[TrainState], None] | None = None,

@@ -66,8 +66,8 @@ def test_seed_makes_init_reproducible():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"activation": "tanh"}, "activation must be one of sigmoid, relu"),
-        ({"weight_init": "glorot"}, "weight_init must be one of std, xavier, he"),
+        ({"activation": "tanh"}, "activation must be one of relu, sigmoid"),
+        ({"weight_init": "glorot"}, "weight_init must be one of he, xavier, std"),
         ({"dtype": np.float16}, "dtype must be one of float32, float64"),
         ({"dtype": "int32"}, "dtype must be one of float32, float64"),
     ],

@@ -30,7 +30,7 @@ def test_default_learning_rate_per_optimizer(optimizer, lr):
         ("hidden_size", 0, r"hidden_size must be an integer in \[1, "),
         ("hidden_size", 2.5, "hidden_size must be an integer"),
         ("hidden_size", True, "hidden_size must be an integer"),
-        ("activation", "tanh", "activation must be one of sigmoid, relu"),
+        ("activation", "tanh", "activation must be one of relu, sigmoid"),
         ("weight_init", "glorot", "weight_init must be one of auto, he, xavier, std"),
         ("weight_init_std", 0.0, r"weight_init_std must be a number in \(0.0, 10.0\]"),
         ("optimizer", "rmsprop", "optimizer must be one of sgd, momentum, adagrad, adam"),
@@ -66,3 +66,27 @@ def test_from_dict_rejects_unknown_keys_and_bad_values():
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         TrainConfig().epochs = 3
+
+
+def test_hidden_sizes_and_the_one_layer_shorthand():
+    assert TrainConfig().hidden_sizes == (100,) and TrainConfig().hidden_size == 100
+    assert TrainConfig(hidden_size=32).hidden_sizes == (32,)
+    deep = TrainConfig(hidden_sizes=[512, 256])
+    assert deep.hidden_sizes == (512, 256) and deep.hidden_size is None
+    assert TrainConfig.from_dict(json.loads(json.dumps(deep.to_dict()))) == deep
+    assert TrainConfig(hidden_size=64, hidden_sizes=(64,)).hidden_sizes == (64,)  # agreeing: fine
+    with pytest.raises(ValueError, match="hidden_size .* and hidden_sizes .* disagree"):
+        TrainConfig(hidden_size=64, hidden_sizes=(32, 16))
+    with pytest.raises(ValueError, match=r"hidden_sizes\[1\] must be an integer"):
+        TrainConfig(hidden_sizes=(32, 0))
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("dropout", 1.0, r"dropout must be a number in \[0, 1\)"),
+    ("dropout", -0.1, r"dropout must be a number in \[0, 1\)"),
+    ("weight_decay", -1e-4, "weight_decay must be a number in"),
+    ("batch_norm", "yes", "batch_norm must be true or false"),
+])
+def test_regularisation_options_are_checked_when_built(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})

@@ -10,6 +10,7 @@ from nncore import TwoLayerNet
 from nncore.training import EpochRecord, History, TrainConfig, TrainState, train
 
 BASE = dict(hidden_size=16, batch_size=20, epochs=3, learning_rate=0.01)
+DEEP = dict(hidden_size=None, hidden_sizes=(16, 8), batch_norm=True, dropout=0.2, weight_decay=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,8 @@ def assert_same_result(a: History, b: History):
     assert a.train_acc_list == b.train_acc_list and a.test_acc_list == b.test_acc_list
     for key in a.net.params:
         np.testing.assert_array_equal(a.net.params[key], b.net.params[key])
+    for key in a.net.buffers:  # batch norm's running statistics are part of the model
+        np.testing.assert_array_equal(a.net.buffers[key], b.net.buffers[key])
 
 
 def test_training_learns_and_fills_the_history(data):
@@ -92,7 +95,8 @@ def roundtrip(state: TrainState) -> TrainState:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"sampling": "replacement", "lr_schedule": "cosine"}, {"iterations": 25, "optimizer": "adagrad"}],
+    [{}, {"sampling": "replacement", "lr_schedule": "cosine"}, {"iterations": 25, "optimizer": "adagrad"},
+     DEEP],
 )
 def test_resume_from_a_state_equals_an_uninterrupted_run(data, overrides):
     states = []
@@ -174,3 +178,19 @@ def test_bad_inputs_raise_value_errors(data):
         train(TrainConfig(**BASE), x_train, np.eye(5)[t_train], x_test, t_test, net=TwoLayerNet(24, 4, 4))
     with pytest.raises(ValueError, match="x_train must be a uint8 or float array"):
         train(TrainConfig(**BASE), x_train.astype(np.int64), t_train, x_test, t_test)
+
+
+def test_a_deep_net_with_batch_norm_and_dropout_learns(data):
+    history = run(data, **DEEP, epochs=5)
+    assert history.net.hidden_sizes == (16, 8) and history.net.use_batchnorm and history.net.use_dropout
+    assert history.net.buffers["running_var1"].any()  # the statistics were gathered
+    assert history.epochs[-1].test_accuracy > 0.9
+
+
+def test_a_version_1_state_still_resumes(data):
+    states = []
+    full = train(TrainConfig(**BASE), *data, on_epoch_end=states.append)
+    meta = {k: v for k, v in states[0].meta().items() if k != "net_rng_state"}
+    old = TrainState.from_parts(states[0].arrays(), {**meta, "version": 1})
+    assert old.buffers == {} and old.net_rng_state is None
+    assert_same_result(full, train(TrainConfig(**BASE), *data, resume=old))
