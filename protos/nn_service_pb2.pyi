@@ -49,7 +49,7 @@ class Tensor(_message.Message):
     def __init__(self, shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[_Union[DType, str]] = ..., float_data: _Optional[_Iterable[float]] = ..., raw_data: _Optional[bytes] = ...) -> None: ...
 
 class TrainRequest(_message.Message):
-    __slots__ = ("hidden_size", "activation", "weight_init", "optimizer", "learning_rate", "batch_size", "epochs", "seed", "dataset", "name", "train_size", "eval_size", "lr_schedule", "sampling")
+    __slots__ = ("hidden_size", "activation", "weight_init", "optimizer", "learning_rate", "batch_size", "epochs", "seed", "dataset", "name", "train_size", "eval_size", "lr_schedule", "sampling", "hidden_sizes", "batch_norm", "dropout", "weight_decay")
     HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_INIT_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,10 @@ class TrainRequest(_message.Message):
     EVAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     LR_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_SIZES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_NORM_FIELD_NUMBER: _ClassVar[int]
+    DROPOUT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
     hidden_size: int
     activation: str
     weight_init: str
@@ -78,7 +82,11 @@ class TrainRequest(_message.Message):
     eval_size: int
     lr_schedule: str
     sampling: str
-    def __init__(self, hidden_size: _Optional[int] = ..., activation: _Optional[str] = ..., weight_init: _Optional[str] = ..., optimizer: _Optional[str] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., dataset: _Optional[str] = ..., name: _Optional[str] = ..., train_size: _Optional[int] = ..., eval_size: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., sampling: _Optional[str] = ...) -> None: ...
+    hidden_sizes: _containers.RepeatedScalarFieldContainer[int]
+    batch_norm: bool
+    dropout: float
+    weight_decay: float
+    def __init__(self, hidden_size: _Optional[int] = ..., activation: _Optional[str] = ..., weight_init: _Optional[str] = ..., optimizer: _Optional[str] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., dataset: _Optional[str] = ..., name: _Optional[str] = ..., train_size: _Optional[int] = ..., eval_size: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., sampling: _Optional[str] = ..., hidden_sizes: _Optional[_Iterable[int]] = ..., batch_norm: _Optional[bool] = ..., dropout: _Optional[float] = ..., weight_decay: _Optional[float] = ...) -> None: ...
 
 class TrainResponse(_message.Message):
     __slots__ = ("job_id", "status")
@@ -89,7 +97,7 @@ class TrainResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, _Mapping]] = ...) -> None: ...
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("hidden_size", "activation", "weight_init", "optimizer", "learning_rate", "batch_size", "epochs", "seed", "dataset", "train_size", "eval_size", "lr_schedule", "sampling")
+    __slots__ = ("hidden_size", "activation", "weight_init", "optimizer", "learning_rate", "batch_size", "epochs", "seed", "dataset", "train_size", "eval_size", "lr_schedule", "sampling", "hidden_sizes", "batch_norm", "dropout", "weight_decay")
     HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_INIT_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +111,10 @@ class TrainingConfig(_message.Message):
     EVAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     LR_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_SIZES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_NORM_FIELD_NUMBER: _ClassVar[int]
+    DROPOUT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
     hidden_size: int
     activation: str
     weight_init: str
@@ -116,7 +128,11 @@ class TrainingConfig(_message.Message):
     eval_size: int
     lr_schedule: str
     sampling: str
-    def __init__(self, hidden_size: _Optional[int] = ..., activation: _Optional[str] = ..., weight_init: _Optional[str] = ..., optimizer: _Optional[str] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., dataset: _Optional[str] = ..., train_size: _Optional[int] = ..., eval_size: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., sampling: _Optional[str] = ...) -> None: ...
+    hidden_sizes: _containers.RepeatedScalarFieldContainer[int]
+    batch_norm: bool
+    dropout: float
+    weight_decay: float
+    def __init__(self, hidden_size: _Optional[int] = ..., activation: _Optional[str] = ..., weight_init: _Optional[str] = ..., optimizer: _Optional[str] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., dataset: _Optional[str] = ..., train_size: _Optional[int] = ..., eval_size: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., sampling: _Optional[str] = ..., hidden_sizes: _Optional[_Iterable[int]] = ..., batch_norm: _Optional[bool] = ..., dropout: _Optional[float] = ..., weight_decay: _Optional[float] = ...) -> None: ...
 
 class EpochMetrics(_message.Message):
     __slots__ = ("epoch", "loss", "train_accuracy", "test_accuracy", "seconds")
@@ -225,18 +241,26 @@ class PredictResponse(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., classes: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class Architecture(_message.Message):
-    __slots__ = ("input_size", "hidden_size", "output_size", "activation", "dtype")
+    __slots__ = ("input_size", "hidden_size", "output_size", "activation", "dtype", "hidden_sizes", "batch_norm", "dropout", "parameter_count")
     INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_SIZES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_NORM_FIELD_NUMBER: _ClassVar[int]
+    DROPOUT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_COUNT_FIELD_NUMBER: _ClassVar[int]
     input_size: int
     hidden_size: int
     output_size: int
     activation: str
     dtype: str
-    def __init__(self, input_size: _Optional[int] = ..., hidden_size: _Optional[int] = ..., output_size: _Optional[int] = ..., activation: _Optional[str] = ..., dtype: _Optional[str] = ...) -> None: ...
+    hidden_sizes: _containers.RepeatedScalarFieldContainer[int]
+    batch_norm: bool
+    dropout: float
+    parameter_count: int
+    def __init__(self, input_size: _Optional[int] = ..., hidden_size: _Optional[int] = ..., output_size: _Optional[int] = ..., activation: _Optional[str] = ..., dtype: _Optional[str] = ..., hidden_sizes: _Optional[_Iterable[int]] = ..., batch_norm: _Optional[bool] = ..., dropout: _Optional[float] = ..., parameter_count: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("model_id", "job_id", "name", "architecture", "config", "final_metrics", "create_time", "sha256", "size_bytes")

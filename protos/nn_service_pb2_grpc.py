@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class NNServiceStub:
-    """Trains, tracks and serves two-layer networks.
+    """Trains, tracks and serves neural networks of any depth.
     """
 
     def __init__(self, channel):
@@ -78,7 +78,7 @@ class NNServiceStub:
 
 
 class NNServiceServicer:
-    """Trains, tracks and serves two-layer networks.
+    """Trains, tracks and serves neural networks of any depth.
     """
 
     def Train(self, request, context):
@@ -189,7 +189,7 @@ def add_NNServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NNService:
-    """Trains, tracks and serves two-layer networks.
+    """Trains, tracks and serves neural networks of any depth.
     """
 
     @staticmethod

@@ -25,7 +25,7 @@ _FLAGS = {
                                                   "RESOURCE_EXHAUSTED"),
     "--max-message-bytes": ("max_message_bytes", int, "largest gRPC message received or sent"),
     "--max-predict-rows": ("max_predict_rows", int, "most images in one Predict"),
-    "--max-hidden-size": ("max_hidden_size", int, "largest hidden layer a job may ask for"),
+    "--max-hidden-size": ("max_hidden_size", int, "largest hidden layer a job may ask for (every layer)"),
     "--max-epochs": ("max_epochs", int, "most epochs a job may ask for"),
     "--grpc-workers": ("grpc_workers", int, "threads serving RPCs"),
     "--shutdown-grace": ("shutdown_grace", float, "seconds a drain may take on SIGTERM/SIGINT"),
@@ -39,6 +39,8 @@ _FLAGS = {
                                                "signed (mutual TLS)"),
     "--auth-tokens-file": ("auth_tokens_file", Path, "bearer tokens, one per line (# comments); "
                                                      "more in NNSVC_AUTH_TOKENS"),
+    # networks of any depth (#12)
+    "--max-parameters": ("max_parameters", int, "most trainable parameters of one network a job may ask for"),
 }
 
 

@@ -6,6 +6,8 @@ import math
 import secrets
 from dataclasses import dataclass
 
+from nncore import choices
+from nncore.network import parameter_count
 from nncore.training import TrainConfig
 
 from protos import nn_service_pb2 as pb
@@ -25,14 +27,9 @@ class DatasetInfo:
 
 
 DATASETS = {"mnist": DatasetInfo(train_size=60000, test_size=10000, input_size=784, classes=10)}
-ACTIVATIONS = ("relu", "sigmoid")
-WEIGHT_INITS = ("he", "xavier", "std")
-OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad")
-LR_SCHEDULES = ("constant", "cosine")
-SAMPLINGS = ("shuffle", "replacement")
 MAX_NAME_CHARS = 200
 MAX_LEARNING_RATE = 10.0
-DEFAULTS = {"hidden_size": 100, "batch_size": 100, "epochs": 5}
+DEFAULTS = choices.DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -76,27 +73,57 @@ def train_request_to_spec(req: pb.TrainRequest, settings: Settings) -> JobSpec:
         raise InvalidArgument(f"name must be at most {MAX_NAME_CHARS} characters; got {len(req.name)}")
     train_size = _int(req, "train_size", 1, info.train_size, info.train_size)
     kwargs = dict(
-        hidden_size=_int(req, "hidden_size", 1, settings.max_hidden_size,
-                         min(DEFAULTS["hidden_size"], settings.max_hidden_size)),
+        **_network_options(req, settings, info),
         epochs=_int(req, "epochs", 1, settings.max_epochs, min(DEFAULTS["epochs"], settings.max_epochs)),
         batch_size=_int(req, "batch_size", 1, train_size, min(DEFAULTS["batch_size"], train_size)),
         train_size=train_size,
         eval_size=_int(req, "eval_size", 1, info.test_size, None),
-        activation=_choice("activation", req.activation, ACTIVATIONS, "relu"),
-        weight_init=_choice("weight_init", req.weight_init, WEIGHT_INITS, "auto"),
-        optimizer=_choice("optimizer", req.optimizer, OPTIMIZERS, "adam"),
-        lr_schedule=_choice("lr_schedule", req.lr_schedule, LR_SCHEDULES, "constant"),
-        sampling=_choice("sampling", req.sampling, SAMPLINGS, "shuffle"),
+        weight_init=_choice("weight_init", req.weight_init, choices.WEIGHT_INITS, DEFAULTS["weight_init"]),
+        optimizer=_choice("optimizer", req.optimizer, choices.OPTIMIZERS, DEFAULTS["optimizer"]),
+        lr_schedule=_choice("lr_schedule", req.lr_schedule, choices.LR_SCHEDULES, DEFAULTS["lr_schedule"]),
+        sampling=_choice("sampling", req.sampling, choices.SAMPLINGS, DEFAULTS["sampling"]),
         seed=req.seed if req.HasField("seed") else secrets.randbits(63),
         learning_rate=_learning_rate(req),
     )
     try:
-        config = TrainConfig(**kwargs)
-        config.validate()
-        config = config.resolved()
+        config = TrainConfig(**kwargs).resolved()
     except (ValueError, TypeError) as exc:
         raise InvalidArgument(f"invalid training config: {exc}") from None
     return JobSpec(config=config, dataset=dataset, name=req.name)
+
+
+def _network_options(req: pb.TrainRequest, settings: Settings, info: DatasetInfo) -> dict:
+    """The network's shape and regularisation from a request, within the server's limits."""
+    if req.HasField("hidden_size") and req.hidden_sizes:
+        raise InvalidArgument("set hidden_size (one hidden layer) or hidden_sizes (any number), not both")
+    sizes = list(req.hidden_sizes) or [_int(req, "hidden_size", 1, settings.max_hidden_size,
+                                            min(DEFAULTS["hidden_sizes"][0], settings.max_hidden_size))]
+    for i, size in enumerate(sizes):
+        if not 1 <= size <= settings.max_hidden_size:
+            raise InvalidArgument(f"hidden_sizes[{i}] must be in [1, {settings.max_hidden_size}]; got {size}")
+    options = dict(
+        hidden_sizes=tuple(sizes),
+        activation=_choice("activation", req.activation, choices.ACTIVATIONS, DEFAULTS["activation"]),
+        batch_norm=req.batch_norm if req.HasField("batch_norm") else DEFAULTS["batch_norm"],
+        dropout=_real(req, "dropout", DEFAULTS["dropout"]),
+        weight_decay=_real(req, "weight_decay", DEFAULTS["weight_decay"]),
+    )
+    count = parameter_count(info.input_size, sizes, info.classes, options["batch_norm"])
+    if count > settings.max_parameters:
+        raise InvalidArgument(f"the network {info.input_size}-{'-'.join(map(str, sizes))}-{info.classes} has "
+                              f"{count:,} parameters; this server allows at most {settings.max_parameters:,} "
+                              "(NNSVC_MAX_PARAMETERS): use fewer or smaller hidden layers")
+    return options
+
+
+def _real(req: pb.TrainRequest, field: str, default: float) -> float:
+    """An optional finite double field: unset -> default (its range is TrainConfig's to check)."""
+    if not req.HasField(field):
+        return default
+    value = getattr(req, field)
+    if not math.isfinite(value):
+        raise InvalidArgument(f"{field} must be a finite number; got {value}")
+    return float(value)
 
 
 def _learning_rate(req: pb.TrainRequest) -> float | None:
@@ -111,8 +138,11 @@ def _learning_rate(req: pb.TrainRequest) -> float | None:
 
 def config_to_proto(config: dict) -> pb.TrainingConfig:
     """A stored config dict -> TrainingConfig (eval_size 0 means all images)."""
+    sizes = config.get("hidden_sizes") or [config["hidden_size"]]  # old records: hidden_size only
     return pb.TrainingConfig(
-        hidden_size=config["hidden_size"], activation=config["activation"],
+        hidden_size=sizes[0], hidden_sizes=sizes, batch_norm=config.get("batch_norm", False),
+        dropout=config.get("dropout", 0.0), weight_decay=config.get("weight_decay", 0.0),
+        activation=config["activation"],
         weight_init=config["weight_init"], optimizer=config["optimizer"],
         learning_rate=config["learning_rate"] or 0.0, batch_size=config["batch_size"],
         epochs=config["epochs"], seed=config["seed"], dataset=config.get("dataset", "mnist"),
@@ -151,6 +181,11 @@ def job_to_status(job: JobRecord) -> pb.JobStatus:
     return status
 
 
+def _old_parameter_count(arch: dict) -> int:
+    """The parameter count of a model saved before model.json recorded it (one hidden layer)."""
+    return parameter_count(arch["input_size"], [arch["hidden_size"]], arch["output_size"])
+
+
 def model_to_info(meta: dict) -> pb.ModelInfo:
     """A model.json dict -> ModelInfo."""
     arch = meta["architecture"]
@@ -158,7 +193,10 @@ def model_to_info(meta: dict) -> pb.ModelInfo:
         model_id=meta["model_id"], job_id=meta["job_id"], name=meta.get("name", ""),
         architecture=pb.Architecture(
             input_size=arch["input_size"], hidden_size=arch["hidden_size"],
-            output_size=arch["output_size"], activation=arch["activation"], dtype=arch["dtype"]),
+            output_size=arch["output_size"], activation=arch["activation"], dtype=arch["dtype"],
+            hidden_sizes=arch.get("hidden_sizes") or [arch["hidden_size"]],
+            batch_norm=arch.get("batch_norm", False), dropout=arch.get("dropout", 0.0),
+            parameter_count=arch.get("parameter_count") or _old_parameter_count(arch)),
         config=config_to_proto(meta["config"]), sha256=meta["sha256"], size_bytes=meta["size_bytes"])
     if meta.get("final_metrics"):
         info.final_metrics.CopyFrom(epoch_to_proto(meta["final_metrics"]))

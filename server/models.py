@@ -1,24 +1,27 @@
-"""Trained models on disk (models/<id>/weights.npz + model.json) and their frozen in-memory copies."""
+"""Trained models on disk (models/<id>/weights.npz + model.json) and their frozen in-memory copies.
+
+weights.npz is nncore's network file (weights and architecture: nncore.persist); model.json
+adds the index fields, the checksum and the training config. The in-memory copies are
+nncore Predictors: the server runs no forward pass of its own.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from nncore.functions import sigmoid
-from nncore.network import PARAM_NAMES, TwoLayerNet
+from nncore.network import MultiLayerNet
+from nncore.persist import network_from_bytes, network_to_bytes
+from nncore.predictor import Predictor
 
 from server.errors import DataLoss, InvalidArgument
-from server.fsutil import fsync_dir, load_npz_bytes, npz_bytes, sha256_hex, write_synced
+from server.fsutil import fsync_dir, sha256_hex, write_synced
 from server.ids import is_valid_id
 
 log = logging.getLogger(__name__)
@@ -28,82 +31,6 @@ _META_KEYS = frozenset({"model_id", "job_id", "architecture", "config", "sha256"
 _TMP_PREFIX = ".tmp-"
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model ready to serve: a read-only net, and a twin with W1 pre-scaled for uint8 pixels."""
-
-    model_id: str
-    net: TwoLayerNet
-    pixel_net: TwoLayerNet  # W1 / 255, so uint8 input needs only a cast, not a scaling pass
-
-    def __post_init__(self) -> None:
-        # The arrays unpacked once: on the batch-1 path every attribute or dict lookup is paid
-        # per request, and cold (docs/performance.md, "Serving": where a Predict's time goes).
-        object.__setattr__(self, "_float_layers", _layers(self.net))
-        object.__setattr__(self, "_pixel_layers", _layers(self.pixel_net))
-
-    @classmethod
-    def from_params(cls, model_id: str, params: dict, activation: str, dtype: str) -> LoadedModel:
-        """Build both frozen nets from stored arrays (from_params copies each array once)."""
-        net = TwoLayerNet.from_params(params, activation=activation, dtype=dtype).freeze()
-        scaled = dict(params, W1=params["W1"] / 255)  # in the stored dtype, then cast like the rest
-        pixel_net = TwoLayerNet.from_params(scaled, activation=activation, dtype=dtype).freeze()
-        return cls(model_id, net, pixel_net)
-
-    def _scores(self, x: np.ndarray, product) -> np.ndarray:
-        """Class scores (N, classes) of float features or uint8 pixels (N, 784), both layers fused.
-
-        `product` is np.dot or np.matmul: np.dot releases the GIL around the uint8 x float32
-        product, right for large batches; np.matmul keeps it for one row, where a release can
-        cost a switch interval (5 ms) next to a busy thread (docs/performance.md, "Serving").
-        """
-        w1, b1, w2, b2, relu = self._pixel_layers if x.dtype == np.uint8 else self._float_layers
-        h = product(x, w1)  # (N, 784) @ (784, H) -> (N, H); uint8 pixels are cast inside
-        h += b1
-        if relu:
-            np.maximum(h, 0, out=h)
-        else:
-            h = sigmoid(h)
-        z = product(h, w2)  # (N, H) @ (H, C) -> (N, C)
-        z += b2
-        return z
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, classes) for float features or uint8 pixels (N, 784).
-
-        The same arithmetic as TwoLayerNet.predict_proba, fused: for one image the forward pass
-        costs less than the NumPy calls around it, so this path makes as few calls as it can.
-        """
-        z = self._scores(x, np.dot)
-        z -= z.max(axis=1, keepdims=True)  # softmax per row, in place; exp(z) <= 1 cannot overflow
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
-
-    def predict_one(self, x: np.ndarray) -> tuple[int, list[float]]:
-        """(class, probabilities) of a single row x of shape (1, 784), float features or uint8 pixels.
-
-        The same network as predict_proba with a third of its NumPy calls: the softmax of ten
-        scores is done on Python floats (in double precision), and the class is the arg-max of
-        the scores. Between two requests the CPU caches go cold, so each call saved is worth
-        several microseconds (docs/performance.md, "Serving").
-        """
-        scores = self._scores(x, np.matmul).tolist()[0]
-        top = max(scores)
-        exps = [math.exp(v - top) for v in scores]  # each <= 1: cannot overflow
-        total = math.fsum(exps)  # >= 1 (the top class contributes exp(0))
-        return scores.index(top), [v / total for v in exps]
-
-    def __repr__(self) -> str:
-        return f"LoadedModel({self.model_id!r})"
-
-
-def _layers(net: TwoLayerNet) -> tuple:
-    """(W1, b1, W2, b2, is_relu) of a frozen net, for LoadedModel's forward passes."""
-    p = net.params
-    return p["W1"], p["b1"], p["W2"], p["b2"], net.activation == "relu"
-
-
 class ModelStore:
     """Persistent models with an index of their metadata and a cache of loaded, frozen nets."""
 
@@ -111,7 +38,7 @@ class ModelStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._loaded: dict[str, LoadedModel] = {}
+        self._loaded: dict[str, Predictor] = {}
         self._index: dict[str, dict] = {}
         self._broken: dict[str, tuple[tuple, str]] = {}  # id -> (weights.npz stat, why it is not served)
         self._unreadable: dict[str, str] = {}  # id -> why its model.json was not indexed
@@ -138,10 +65,10 @@ class ModelStore:
                     self._unreadable[entry.name] = (f"model {entry.name}: model.json is unreadable ({exc}); "
                                                     "it is not served: retrain the model")
 
-    def save(self, model_id: str, params: dict[str, np.ndarray], meta: dict) -> dict:
-        """Write weights + metadata into a temporary directory, fsync, and rename it into place."""
-        data = npz_bytes({name: params[name] for name in PARAM_NAMES})
-        meta = {**meta, "model_id": model_id, "format": 1, "created": meta.get("created", time.time()),
+    def save(self, model_id: str, net: MultiLayerNet, meta: dict) -> dict:
+        """Write the network file + metadata into a temporary directory, fsync, and rename it into place."""
+        data = network_to_bytes(net)
+        meta = {**meta, "model_id": model_id, "format": 2, "created": meta.get("created", time.time()),
                 "sha256": sha256_hex(data), "size_bytes": len(data)}
         tmp = self.root / f"{_TMP_PREFIX}{model_id}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
@@ -181,11 +108,11 @@ class ModelStore:
         more = start + page_size < len(metas)
         return chunk, (chunk[-1]["model_id"] if more and chunk else "")
 
-    def cached(self, model_id: str) -> LoadedModel | None:
+    def cached(self, model_id: str) -> Predictor | None:
         """The loaded model if it is in memory (the hot path: one dict lookup)."""
         return self._loaded.get(model_id)
 
-    def load(self, model_id: str) -> LoadedModel | None:
+    def load(self, model_id: str) -> Predictor | None:
         """The loaded model, reading and verifying it once; None if there is no such model."""
         model = self._loaded.get(model_id)
         if model is not None:
@@ -202,7 +129,7 @@ class ModelStore:
         log.info("loaded model %s into memory", model_id)
         return model
 
-    def _read_once(self, model_id: str, meta: dict) -> LoadedModel:
+    def _read_once(self, model_id: str, meta: dict) -> Predictor:
         """_read, but a model that failed is not read and hashed again until its file changes
         (a client retrying Predict on a broken model costs one stat, not a read of the weights)."""
         path = self.root / model_id / "weights.npz"
@@ -224,7 +151,7 @@ class ModelStore:
         self._broken.pop(model_id, None)
         return model
 
-    def _read(self, model_id: str, meta: dict) -> LoadedModel:
+    def _read(self, model_id: str, meta: dict) -> Predictor:
         """Read weights.npz, check its sha256 and shapes, and build the frozen nets."""
         path = self.root / model_id / "weights.npz"
         try:
@@ -235,14 +162,8 @@ class ModelStore:
         if actual != meta["sha256"]:
             raise DataLoss(f"model {model_id}: weights.npz is corrupt (sha256 {actual[:12]}... != "
                            f"recorded {meta['sha256'][:12]}...); it is not served: retrain the model")
-        params = load_npz_bytes(data)
-        arch = meta["architecture"]
-        expected = {"W1": (arch["input_size"], arch["hidden_size"]), "b1": (arch["hidden_size"],),
-                    "W2": (arch["hidden_size"], arch["output_size"]), "b2": (arch["output_size"],)}
-        shapes = {name: params[name].shape for name in params}
-        if shapes != expected:
-            raise DataLoss(f"model {model_id}: weight shapes {shapes} do not match its architecture")
-        return LoadedModel.from_params(model_id, params, arch["activation"], arch["dtype"])
+        # Files from before nncore.persist hold W1 b1 W2 b2 only: model.json has their architecture.
+        return network_from_bytes(data, meta["architecture"]).predictor()
 
 
 def _file_stamp(path: Path) -> tuple:

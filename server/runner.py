@@ -119,7 +119,7 @@ class JobRunner:
                 log.info("job %s: stopped for shutdown at epoch %d", job_id, job.record.epoch)
             return
         try:
-            self._models.save(job_id, history.net.params, self._model_meta(job.snapshot(), history.net))
+            self._models.save(job_id, history.net, self._model_meta(job.snapshot(), history.net))
         except Exception as exc:
             log.error("job %s: cannot save its model: %s", job_id, exc)
             self.finish(job, FAILED, error=f"cannot save the model in the state directory: {exc}; free "
@@ -191,7 +191,7 @@ class JobRunner:
     @staticmethod
     def _model_meta(record: JobRecord, net) -> dict:
         """What model.json says about a model besides its checksum."""
-        return {"job_id": record.job_id, "name": record.name, "architecture": net.config,
+        return {"job_id": record.job_id, "name": record.name, "architecture": net.architecture,
                 "config": record.config, "final_metrics": record.history[-1] if record.history else None,
                 "created": time.time()}
 

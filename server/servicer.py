@@ -91,7 +91,7 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
             batch = decode_input(request.input, self._settings.max_predict_rows)
             model_id = request.model_id
             model = self._models.loaded(model_id)
-            if len(batch.x) == 1:  # most Predicts: the lean path (LoadedModel.predict_one)
+            if len(batch.x) == 1:  # most Predicts: the lean path (Predictor.predict_one)
                 cls, probs = model.predict_one(batch.x)
                 return pb.PredictResponse(model_id=model_id, classes=(cls,),
                                           probabilities=encode_row(probs, batch.as_floats))

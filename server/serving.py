@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from nncore.predictor import Predictor
+
 from server.errors import DataLoss, FailedPrecondition, NotFound
 from server.ids import check_id
 from server.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, JobManager
-from server.models import LoadedModel, ModelStore
+from server.models import ModelStore
 from server.records import FINAL_STATES
 
 
@@ -19,7 +21,7 @@ class ModelRegistry:
     def __repr__(self) -> str:
         return f"ModelRegistry({self._models!r})"
 
-    def loaded(self, model_id: str) -> LoadedModel:
+    def loaded(self, model_id: str) -> Predictor:
         """The frozen, in-memory model; the hot path is one dict lookup."""
         model = self._models.cached(model_id)
         if model is not None:

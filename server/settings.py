@@ -69,6 +69,9 @@ class Settings:
     """Longest pause of one training step for Predicts, with serving priority on; shorter keeps
     training faster under steady Predict traffic, longer keeps Predict tails flatter
     (NNSVC_SERVING_MAX_PAUSE_MS)."""
+    # --- networks of any depth (#12) ---
+    max_parameters: int = 20_000_000
+    """Most trainable parameters of one network a job may ask for (NNSVC_MAX_PARAMETERS)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
@@ -86,6 +89,7 @@ class Settings:
             raise ValueError(f"shutdown_grace must be in [0, 3600] seconds, got {self.shutdown_grace}")
         if not 0.0 <= self.serving_max_pause_ms <= 1000.0:
             raise ValueError(f"serving_max_pause_ms must be in [0, 1000] milliseconds, got {self.serving_max_pause_ms}")
+        _check_range("max_parameters", self.max_parameters, 1, 10**12)
         if not self.host:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
 
 import numpy as np
 import pytest
-from nncore.network import TwoLayerNet
+from nncore.network import MultiLayerNet, TwoLayerNet
 
 from server.errors import DataLoss
 from server.fsutil import npz_bytes
-from server.models import MAX_CACHED_MODELS, LoadedModel, ModelStore
+from server.models import MAX_CACHED_MODELS, ModelStore
 
 
 def make_net(seed: int = 0, hidden: int = 16) -> TwoLayerNet:
     return TwoLayerNet(784, hidden, 10, activation="relu", weight_init="he", seed=seed)
 
 
-def meta_of(net: TwoLayerNet, job_id: str) -> dict:
-    return {"job_id": job_id, "name": "test", "architecture": net.config,
-            "config": {"hidden_size": net.hidden_size}, "final_metrics": None}
+def meta_of(net: MultiLayerNet, job_id: str) -> dict:
+    return {"job_id": job_id, "name": "test", "architecture": net.architecture,
+            "config": {"hidden_sizes": list(net.hidden_sizes)}, "final_metrics": None}
 
 
 def save(store: ModelStore, model_id: str, seed: int = 0) -> TwoLayerNet:
     net = make_net(seed)
-    store.save(model_id, net.params, meta_of(net, model_id))
+    store.save(model_id, net, meta_of(net, model_id))
     return net
 
 
@@ -43,7 +44,7 @@ def test_round_trip_through_a_fresh_store_predicts_like_the_original(tmp_path, x
     assert meta["size_bytes"] == (tmp_path / "m1" / "weights.npz").stat().st_size
     model = store.load("m1")
     np.testing.assert_allclose(model.predict_proba(x), net.predict_proba(x), rtol=1e-6)
-    assert all(not a.flags.writeable for a in model.net.params.values())
+    assert all(not a.flags.writeable for a in model.arrays())
     assert store.load("m1") is model and store.cached("m1") is model
     assert store.load("unknown") is None and store.cached("unknown") is None
 
@@ -115,12 +116,13 @@ def test_no_pickle_weights_load_with_allow_pickle_false_and_hold_only_numbers(tm
     save(ModelStore(tmp_path), "m1")
     path = tmp_path / "m1" / "weights.npz"
     with np.load(path, allow_pickle=False) as npz:
-        assert sorted(npz.files) == ["W1", "W2", "b1", "b2"]
-        assert all(npz[name].dtype == np.float32 for name in npz.files)
+        assert sorted(npz.files) == ["W1", "W2", "architecture", "b1", "b2"]  # the architecture rides along
+        assert all(npz[name].dtype == np.float32 for name in npz.files if name != "architecture")
+        assert npz["architecture"].dtype == np.uint8  # JSON bytes, not a pickled object
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
             header = archive.read(name)[:128]
-            assert b"'descr': '<f4'" in header and b"|O" not in header
+            assert (b"'descr': '<f4'" in header or b"'descr': '|u1'" in header) and b"|O" not in header
     json.loads((tmp_path / "m1" / "model.json").read_text())  # plain JSON metadata
 
 
@@ -132,9 +134,14 @@ def test_object_arrays_are_refused():
 def test_shapes_that_contradict_the_architecture_are_data_loss(tmp_path):
     net = make_net()
     meta = meta_of(net, "m1")
-    meta["architecture"] = dict(meta["architecture"], hidden_size=17)
-    ModelStore(tmp_path).save("m1", net.params, meta)
-    with pytest.raises(DataLoss, match="do not match its architecture"):
+    meta["architecture"] = dict(meta["architecture"], hidden_size=17, hidden_sizes=[17])
+    ModelStore(tmp_path).save("m1", net, meta)
+    path = tmp_path / "m1" / "weights.npz"  # rewritten in the old format, which trusts model.json
+    path.write_bytes(npz_bytes(net.params))
+    stored = json.loads((tmp_path / "m1" / "model.json").read_text())
+    stored["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "m1" / "model.json").write_text(json.dumps(stored))
+    with pytest.raises(DataLoss, match="do not match the architecture"):
         ModelStore(tmp_path).load("m1")
 
 
@@ -142,7 +149,7 @@ def test_pages_are_newest_first_and_the_cache_is_bounded(tmp_path):
     store = ModelStore(tmp_path)
     net = make_net(hidden=2)
     for i in range(MAX_CACHED_MODELS + 2):
-        store.save(f"m{i:02d}", net.params, dict(meta_of(net, f"m{i:02d}"), created=1000.0 + i))
+        store.save(f"m{i:02d}", net, dict(meta_of(net, f"m{i:02d}"), created=1000.0 + i))
     first, token = store.page(5, "")
     assert [m["model_id"] for m in first] == [f"m{i:02d}" for i in range(33, 28, -1)] and token == "m29"
     rest, end = store.page(100, token)
@@ -152,15 +159,34 @@ def test_pages_are_newest_first_and_the_cache_is_bounded(tmp_path):
     assert sum(store.cached(f"m{i:02d}") is not None for i in range(MAX_CACHED_MODELS + 2)) == MAX_CACHED_MODELS
 
 
-def test_from_params_builds_read_only_nets_that_share_nothing_with_the_caller():
-    rng = np.random.default_rng(3)
-    params = {"W1": rng.random((784, 6), dtype=np.float32), "b1": rng.random(6, dtype=np.float32),
-              "W2": rng.random((6, 10), dtype=np.float32), "b2": rng.random(10, dtype=np.float32)}
-    model = LoadedModel.from_params("m", params, "relu", "float32")
-    for net in (model.net, model.pixel_net):
-        for name, arr in net.params.items():
-            assert not arr.flags.writeable and arr.dtype == np.float32
-            assert not np.shares_memory(arr, params[name])
-    assert all(a.flags.writeable for a in params.values())  # the caller's arrays are left alone
-    np.testing.assert_array_equal(model.net.params["W1"], params["W1"])
-    np.testing.assert_array_equal(model.pixel_net.params["W1"], params["W1"] / 255)
+def write_old_format(root, model_id: str, net: TwoLayerNet) -> None:
+    """A model as the store wrote it before nncore.persist: W1 b1 W2 b2 + model.json (format 1)."""
+    folder = root / model_id
+    folder.mkdir()
+    data = npz_bytes(net.params)
+    (folder / "weights.npz").write_bytes(data)
+    meta = {"model_id": model_id, "job_id": model_id, "name": "old", "format": 1, "created": 1000.0,
+            "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), "final_metrics": None,
+            "config": {"hidden_size": 16, "activation": "relu"},
+            "architecture": {"input_size": 784, "hidden_size": 16, "output_size": 10, "activation": "relu",
+                             "weight_init": "he", "weight_init_std": 0.01, "dtype": "float32"}}
+    (folder / "model.json").write_text(json.dumps(meta))
+
+
+def test_a_model_saved_in_the_old_format_still_loads_and_predicts(tmp_path, x):
+    net = make_net(seed=4)
+    write_old_format(tmp_path, "old", net)
+    model = ModelStore(tmp_path).load("old")
+    np.testing.assert_allclose(model.predict_proba(x), net.predict_proba(x), rtol=1e-6)
+
+
+def test_a_deep_model_round_trips_with_its_running_statistics(tmp_path, x):
+    net = MultiLayerNet(784, [12, 8], 10, use_batchnorm=True, use_dropout=True, dropout_ratio=0.2, seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        net.gradient(rng.random((20, 784), dtype=np.float32), rng.integers(0, 10, 20))
+    meta = meta_of(net, "deep")
+    assert meta["architecture"]["hidden_sizes"] == [12, 8] and meta["architecture"]["batch_norm"]
+    ModelStore(tmp_path).save("deep", net, meta)
+    model = ModelStore(tmp_path).load("deep")
+    np.testing.assert_allclose(model.predict_proba(x), net.predict_proba(x), rtol=1e-5, atol=1e-7)

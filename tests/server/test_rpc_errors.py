@@ -33,7 +33,7 @@ def image(rows: int = 1, value: float = 0.5) -> pb.Tensor:
     ("Train", pb.TrainRequest(epochs=10_000), "epochs must be in [1, 50]"),
     ("Train", pb.TrainRequest(learning_rate=float("nan")), "learning_rate must be finite"),
     ("Train", pb.TrainRequest(activation="tanh"), "activation must be one of relu, sigmoid"),
-    ("Train", pb.TrainRequest(optimizer="lbfgs"), "optimizer must be one of adam, sgd"),
+    ("Train", pb.TrainRequest(optimizer="lbfgs"), "optimizer must be one of sgd, momentum, adagrad, adam"),
     ("Train", pb.TrainRequest(dataset="imagenet"), "dataset must be one of mnist"),
     ("Train", pb.TrainRequest(batch_size=0), "batch_size must be in [1, 60000]"),
     ("GetStatus", pb.GetStatusRequest(job_id=BAD_ID), "job_id must be 1 to 64 characters"),
