@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import grpc
+# The one nncore module the client reads: the allowed values and defaults of a training job,
+# so --help says what the server accepts (same distribution; nothing else of nncore is used).
+from nncore import choices
+from nncore.choices import DEFAULTS
 
 from . import commands
 from .errors import MissingExtraError, NNServiceError
@@ -27,6 +31,7 @@ environment: NNSVC_TARGET (server), NNSVC_TOKEN (bearer token), NNSVC_MNIST_DIR 
 exit status: 0 ok, 1 error or job not succeeded, 2 usage, 3 server unreachable.
 examples:
   nnctl train --hidden-size 100 --epochs 5 --wait
+  nnctl train --hidden-sizes 512,256 --batch-norm --dropout 0.2 --weight-decay 1e-4 --wait
   nnctl jobs --state RUNNING
   nnctl predict MODEL digit.png --mnist-test 0
   nnctl plot JOB -o curves.png"""
@@ -57,23 +62,45 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                        help="bearer token sent as 'authorization: Bearer ...' (env NNSVC_TOKEN)")
 
 
+def _alternatives(allowed, default: str) -> str:
+    """ "adam (default) | sgd | ..." from nncore's list of allowed values."""
+    return " | ".join(f"{v} (default)" if v == default else v for v in allowed)
+
+
+def _sizes(text: str) -> list[int]:
+    """ "512,256" -> [512, 256]."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 512,256; got {text!r}") from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected at least one layer size, like 512,256")
+    return sizes
+
+
 def _train_options(parser: argparse.ArgumentParser) -> None:
     """Hyper-parameter flags; anything left out takes the server's default."""
     def add(flag, kind, text):
         parser.add_argument(flag, type=kind, default=None, help=text)
 
-    add("--hidden-size", int, "hidden units (default 100)")
-    add("--epochs", int, "passes over the training set (default 5)")
-    add("--optimizer", str, "adam (default) | sgd | momentum | adagrad")
-    add("--activation", str, "relu (default) | sigmoid")
-    add("--weight-init", str, "he | xavier | std (default suits the activation)")
+    add("--hidden-size", int, f"hidden units of a one-layer net (default {DEFAULTS['hidden_sizes'][0]})")
+    add("--hidden-sizes", _sizes, "units of each hidden layer, e.g. 512,256 (not with --hidden-size)")
+    parser.add_argument("--batch-norm", action="store_true", default=None,
+                        help="batch normalisation after each hidden affine layer")
+    add("--dropout", float, "dropout ratio of each hidden layer in [0, 1) (default 0: off)")
+    add("--weight-decay", float, "L2 weight decay lambda >= 0 (default 0)")
+    add("--epochs", int, f"passes over the training set (default {DEFAULTS['epochs']})")
+    add("--optimizer", str, _alternatives(choices.OPTIMIZERS, DEFAULTS["optimizer"]))
+    add("--activation", str, _alternatives(choices.ACTIVATIONS, DEFAULTS["activation"]))
+    add("--weight-init", str, _alternatives(choices.WEIGHT_INITS, DEFAULTS["weight_init"])
+        + " (auto suits the activation)")
     add("--learning-rate", float, "step size (default depends on the optimizer)")
-    add("--batch-size", int, "mini-batch size (default 100)")
+    add("--batch-size", int, f"mini-batch size (default {DEFAULTS['batch_size']})")
     add("--seed", int, "random seed (default: drawn by the server and reported)")
     add("--train-size", int, "use only the first N training images (default all)")
     add("--eval-size", int, "images evaluated per epoch for the accuracies (default all)")
-    add("--lr-schedule", str, "constant (default) | cosine")
-    add("--sampling", str, "shuffle (default) | replacement")
+    add("--lr-schedule", str, _alternatives(choices.LR_SCHEDULES, DEFAULTS["lr_schedule"]))
+    add("--sampling", str, _alternatives(choices.SAMPLINGS, DEFAULTS["sampling"]))
     add("--dataset", str, "mnist (default)")
     add("--name", str, "free-text name, at most 200 characters")
     parser.add_argument("--wait", action="store_true", help="follow the job with a progress bar until it ends")

@@ -21,7 +21,7 @@ EXIT_OK, EXIT_ERROR = 0, 1
 #: Flags of `nnctl train` that map one-to-one onto TrainRequest fields.
 TRAIN_FLAGS = ("hidden_size", "epochs", "optimizer", "activation", "weight_init", "learning_rate",
                "batch_size", "seed", "train_size", "eval_size", "lr_schedule", "sampling",
-               "dataset", "name")
+               "dataset", "name", "hidden_sizes", "batch_norm", "dropout", "weight_decay")
 
 
 def emit(args: argparse.Namespace, out: TextIO, data, human: str) -> None:

@@ -75,17 +75,27 @@ def job_detail(job: JobStatus) -> str:
 
 def _config_line(config) -> str:
     """The hyper-parameters on one line."""
-    return (f"hidden={config.hidden_size} {config.activation}/{config.weight_init} "
+    hidden = ",".join(str(n) for n in config.hidden_sizes or (config.hidden_size,))
+    extras = "".join([" batch-norm" if config.batch_norm else "",
+                      f" dropout={config.dropout:g}" if config.dropout else "",
+                      f" weight-decay={config.weight_decay:g}" if config.weight_decay else ""])
+    return (f"hidden={hidden}{extras} {config.activation}/{config.weight_init} "
             f"{config.optimizer} lr={config.learning_rate:g} ({config.lr_schedule}) "
             f"batch={config.batch_size} epochs={config.epochs} seed={config.seed} "
             f"{config.dataset} train={config.train_size} eval={config.eval_size} {config.sampling}")
+
+
+def _architecture_line(arch) -> str:
+    """The layers and what each hidden layer does: "784-512-256-10 relu, batch norm, dropout 0.2 float32"."""
+    extras = "".join([", batch norm" if arch.batch_norm else "", f", dropout {arch.dropout:g}" if arch.dropout else ""])
+    return f"{arch.layers} {arch.activation}{extras} {arch.dtype}"
 
 
 def model_table(models: Sequence[ModelInfo]) -> str:
     """One row per model."""
     headers = ("MODEL ID", "NAME", "HIDDEN", "ACTIVATION", "TEST ACC", "SIZE", "CREATED")
     rows = [
-        (m.model_id, m.name, m.architecture.hidden_size if m.architecture else "",
+        (m.model_id, m.name, ",".join(map(str, m.architecture.hidden_sizes)) if m.architecture else "",
          m.architecture.activation if m.architecture else "",
          percent(m.final_metrics.test_accuracy) if m.final_metrics else "", size(m.size_bytes),
          when(m.create_time))
@@ -99,8 +109,8 @@ def model_detail(model: ModelInfo) -> str:
     arch, metrics = model.architecture, model.final_metrics
     return keyvalues([
         ("model", model.model_id), ("job", model.job_id), ("name", model.name),
-        ("architecture", f"{arch.input_size}-{arch.hidden_size}-{arch.output_size} "
-                         f"{arch.activation} {arch.dtype}" if arch else ""),
+        ("architecture", _architecture_line(arch) if arch else ""),
+        ("parameters", f"{arch.parameter_count:,}" if arch and arch.parameter_count else ""),
         ("test accuracy", percent(metrics.test_accuracy) if metrics else ""),
         ("train accuracy", percent(metrics.train_accuracy) if metrics else ""),
         ("final loss", f"{metrics.loss:.4f}" if metrics else ""),

@@ -21,6 +21,7 @@ from .types import Health, JobStatus, ModelInfo, Prediction, state_value
 
 #: Hyper-parameters `NNClient.train` accepts: the fields of TrainRequest.
 TRAIN_PARAMETERS = tuple(f.name for f in pb.TrainRequest.DESCRIPTOR.fields)
+_REPEATED = frozenset(f.name for f in pb.TrainRequest.DESCRIPTOR.fields if f.is_repeated)
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BATCH_ROWS = 4096
 _IMAGE_SHAPES = ((IMAGE_SIZE,), (28, 28))  # one image, or the trailing shape of a batch
@@ -48,7 +49,10 @@ def train_request(hyperparameters: dict) -> pb.TrainRequest:
         if value is None:
             continue
         try:
-            setattr(request, name, value)
+            if name in _REPEATED:
+                getattr(request, name).extend([value] if isinstance(value, int) else value)
+            else:
+                setattr(request, name, value)
         except (TypeError, ValueError) as error:
             kind = pb.TrainRequest.DESCRIPTOR.fields_by_name[name].cpp_type
             expected = "a string" if kind == 9 else "a non-negative number"
@@ -117,7 +121,11 @@ class NNClient:
             return getattr(self._stub, method)(request, timeout=self.timeout)
 
     def train(self, **hyperparameters) -> tuple[str, JobStatus]:
-        """Queue a training job; returns (job_id, first status). See TRAIN_PARAMETERS."""
+        """Queue a training job; returns (job_id, first status). See TRAIN_PARAMETERS.
+
+        A deep network: train(hidden_sizes=[512, 256], batch_norm=True, dropout=0.2,
+        weight_decay=1e-4); hidden_size=N is the one-layer shorthand (not both).
+        """
         response = self._call("Train", train_request(hyperparameters))
         return response.job_id, JobStatus.from_proto(response.status)
 

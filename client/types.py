@@ -78,11 +78,17 @@ class TrainingConfig:
     eval_size: int
     lr_schedule: str
     sampling: str
+    hidden_sizes: tuple[int, ...] = ()  # every hidden layer (hidden_size is the first)
+    batch_norm: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
 
     @classmethod
     def from_proto(cls, m: pb.TrainingConfig) -> "TrainingConfig":
         """Build from an nnservice.v1.TrainingConfig message (same field names)."""
-        return cls(**{f.name: getattr(m, f.name) for f in dataclasses.fields(cls)})
+        values = {f.name: getattr(m, f.name) for f in dataclasses.fields(cls)}
+        values["hidden_sizes"] = tuple(m.hidden_sizes) or (m.hidden_size,)
+        return cls(**values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,11 +147,22 @@ class Architecture:
     output_size: int
     activation: str
     dtype: str
+    hidden_sizes: tuple[int, ...] = ()  # every hidden layer (hidden_size is the first)
+    batch_norm: bool = False
+    dropout: float = 0.0
+    parameter_count: int = 0
 
     @classmethod
     def from_proto(cls, m: pb.Architecture) -> "Architecture":
         """Build from an nnservice.v1.Architecture message."""
-        return cls(m.input_size, m.hidden_size, m.output_size, m.activation, m.dtype)
+        return cls(m.input_size, m.hidden_size, m.output_size, m.activation, m.dtype,
+                   tuple(m.hidden_sizes) or (m.hidden_size,), m.batch_norm, m.dropout, m.parameter_count)
+
+    @property
+    def layers(self) -> str:
+        """The layer sizes, input to output: "784-512-256-10"."""
+        return "-".join(str(n) for n in (self.input_size, *(self.hidden_sizes or (self.hidden_size,)),
+                                         self.output_size))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,8 +17,8 @@ grpcurl -plaintext 127.0.0.1:50051 describe nnservice.v1.NNService
 # 3. Ask the standard health service
 grpcurl -plaintext -d '{"service": "nnservice.v1.NNService"}' 127.0.0.1:50051 grpc.health.v1.Health/Check
 
-# 4. Train a small model (a few seconds) and keep its job id in JOB
-JOB=$(grpcurl -plaintext -d '{"hidden_size": 32, "epochs": 1}' 127.0.0.1:50051 nnservice.v1.NNService/Train | python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
+# 4. Train a small deep model, 784-64-32-10 with batch norm and dropout (a few seconds); keep its job id in JOB
+JOB=$(grpcurl -plaintext -d '{"hidden_sizes": [64, 32], "batch_norm": true, "dropout": 0.1, "epochs": 1}' 127.0.0.1:50051 nnservice.v1.NNService/Train | python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
 echo "JOB=$JOB"
 
 # 5. The job's status

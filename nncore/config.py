@@ -111,9 +111,9 @@ class TrainConfig:
             raise ValueError(f"batch_norm must be true or false; got {self.batch_norm!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1) (0 = off); got {self.dropout!r}")
-        _check_real("weight_decay", self.weight_decay, -1.0, _MAX_WEIGHT_DECAY)
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be a number in [0, {_MAX_WEIGHT_DECAY}]; got {self.weight_decay!r}")
+        wd = self.weight_decay
+        if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not 0 <= wd <= _MAX_WEIGHT_DECAY:
+            raise ValueError(f"weight_decay must be a number in [0, {_MAX_WEIGHT_DECAY}] (0 = off); got {wd!r}")
 
     def resolved(self) -> "TrainConfig":
         """Return a copy with learning_rate and weight_init defaults ("auto"/None) filled in."""

@@ -185,3 +185,29 @@ def test_plot_needs_at_least_one_epoch(tmp_path):
     with pytest.raises(ValueError, match="no completed epochs"):
         plot_curves(queued, tmp_path / "c.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_train_a_deep_network_and_show_its_layers(nnctl, on):
+    code, out, err = nnctl(*on, "--json", "train", "--hidden-sizes", "24,12", "--batch-norm", "--dropout", "0.1",
+                           "--weight-decay", "1e-4", *_flags(dict(epochs=1, train_size=1000, eval_size=200)),
+                           "--wait", "--no-progress")
+    assert code == 0, err
+    job_id = json.loads(out)["job_id"]
+    code, out, _ = nnctl(*on, "model", job_id)
+    assert code == 0 and "784-24-12-10 relu, batch norm, dropout 0.1 float32" in out
+    assert f"{784 * 24 + 24 + 24 * 12 + 12 + 12 * 10 + 10 + 2 * (24 + 12):,}" in out
+    code, out, _ = nnctl(*on, "status", job_id)
+    assert "hidden=24,12 batch-norm dropout=0.1 weight-decay=0.0001" in out
+    with pytest.raises(SystemExit) as info:
+        nnctl(*on, "train", "--hidden-sizes", "24,x")
+    assert info.value.code == 2
+
+
+def test_train_help_lists_nncores_choices(nnctl, capsys):
+    from nncore import choices
+
+    with pytest.raises(SystemExit):
+        nnctl("train", "--help")
+    text = capsys.readouterr().out
+    assert " | ".join(f"{v} (default)" if v == "adam" else v for v in choices.OPTIMIZERS) in " ".join(text.split())
+    assert "--hidden-sizes" in text and "--batch-norm" in text and "--weight-decay" in text

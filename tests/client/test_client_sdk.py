@@ -170,3 +170,17 @@ def test_a_stopped_server_gives_unavailable(make_server):
         assert client.health().serving
         server.stop(0)
         assert _code(client.list_models) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_deep_network_from_the_sdk(client):
+    job_id, _ = client.train(hidden_sizes=[24, 12], batch_norm=True, dropout=0.1, weight_decay=1e-4,
+                             epochs=1, train_size=1000, eval_size=200, seed=2)
+    final = client.wait(job_id, progress=False)
+    assert final.state == "SUCCEEDED", final.error
+    config = final.config
+    assert config.hidden_sizes == (24, 12) and config.batch_norm and config.dropout == pytest.approx(0.1)
+    assert config.weight_decay == pytest.approx(1e-4)
+    arch = client.get_model(job_id).architecture
+    assert arch.layers == "784-24-12-10" and arch.batch_norm
+    assert arch.parameter_count == 784 * 24 + 24 + 24 * 12 + 12 + 12 * 10 + 10 + 2 * (24 + 12)
+    assert _code(lambda: client.train(hidden_size=8, hidden_sizes=[8])) == grpc.StatusCode.INVALID_ARGUMENT

@@ -82,3 +82,27 @@ def test_sdk_example_runs(make_server, mnist_dir, tmp_path):
     assert state_line.startswith("SUCCEEDED ")
     assert 0.5 < float(state_line.split()[1]) <= 1.0
     assert re.fullmatch(r"\[\d\] \(1, 10\) label 7", predict_line), predict_line
+
+
+def _choices_table() -> dict[str, tuple[list[str], str]]:
+    """The README's table of training choices: option -> (allowed values, default)."""
+    text = README.read_text()
+    block = text[text.index("<!-- BEGIN choices"):text.index("<!-- END choices -->")]
+    rows = {}
+    for line in block.splitlines()[3:]:
+        option, allowed, default = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[option.strip("`")] = ([v.strip("` ") for v in allowed.split(",")], default.strip("`"))
+    return rows
+
+
+def test_the_choices_table_is_nncores():
+    """Allowed values and defaults exactly as nncore.choices defines them (the one source)."""
+    from nncore import choices
+
+    expected = {"activation": choices.ACTIVATIONS, "weight_init": choices.WEIGHT_INITS,
+                "optimizer": choices.OPTIMIZERS, "lr_schedule": choices.LR_SCHEDULES,
+                "sampling": choices.SAMPLINGS}
+    rows = _choices_table()
+    assert set(rows) == set(expected)
+    for option, allowed in expected.items():
+        assert rows[option] == (list(allowed), choices.DEFAULTS[option]), option

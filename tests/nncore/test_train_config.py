@@ -84,7 +84,7 @@ def test_hidden_sizes_and_the_one_layer_shorthand():
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("dropout", 1.0, r"dropout must be a number in \[0, 1\)"),
     ("dropout", -0.1, r"dropout must be a number in \[0, 1\)"),
-    ("weight_decay", -1e-4, "weight_decay must be a number in"),
+    ("weight_decay", -1e-4, r"weight_decay must be a number in \[0, 10.0\]"),
     ("batch_norm", "yes", "batch_norm must be true or false"),
 ])
 def test_regularisation_options_are_checked_when_built(field, value, message):
