@@ -58,6 +58,9 @@ class TrainStep:
         self.grads = {k: np.empty_like(v) for k, v in net.params.items()}
         self._decay = {k: np.empty_like(v) for k, v in net.params.items() if k[0] == "W"}
         self._buffers: dict[int, _Buffers] = {}
+        #: Parameter names of each affine layer i (index i - 1): W, b, gamma, beta, running mean, var.
+        self._names = [(f"W{i}", f"b{i}", f"gamma{i}", f"beta{i}", f"running_mean{i}", f"running_var{i}")
+                       for i in range(1, net.depth + 1)]
 
     def buffers(self, n: int) -> _Buffers:
         """Return the work arrays for a batch of n rows (created on first use)."""
@@ -92,8 +95,9 @@ class TrainStep:
         for i, layer in enumerate(buf.hidden, start=1):
             a = self._hidden_forward(i, layer, a)
         depth = len(buf.hidden) + 1
-        np.dot(a, net.params[f"W{depth}"], out=buf.scores)  # (N, H) @ (H, C) -> (N, C)
-        buf.scores += net.params[f"b{depth}"]
+        w_out, b_out = self._names[-1][:2]
+        np.dot(a, net.params[w_out], out=buf.scores)  # (N, H) @ (H, C) -> (N, C)
+        buf.scores += net.params[b_out]
         loss, dy = _softmax_loss_grad(buf, t)
         for i in range(depth, 0, -1):
             dy = self._affine_backward(i, buf, x, dy)
@@ -104,19 +108,20 @@ class TrainStep:
     def _hidden_forward(self, i: int, layer: _Hidden, a: np.ndarray) -> np.ndarray:
         """Affine i, [batch norm], activation, [dropout] on input a; return the layer's output."""
         net, p = self.net, self.net.params
-        h = layer.out
-        np.dot(a, p[f"W{i}"], out=h)  # (N, D) @ (D, H) -> (N, H)
-        h += p[f"b{i}"]
+        w, b, gamma, beta, mean, var = self._names[i - 1]
+        h, bias = layer.out, p[b]
+        np.dot(a, p[w], out=h)  # (N, D) @ (D, H) -> (N, H)
         if net.use_batchnorm:
-            b, momentum = net.buffers, net.layers[f"BatchNorm{i}"].momentum
-            xn, xc, std = batchnorm_train(h, b[f"running_mean{i}"], b[f"running_var{i}"], momentum)
+            h += bias
+            bias = None  # added: batch norm comes between the affine layer and the activation
+            momentum = net.layers[f"BatchNorm{i}"].momentum
+            xn, xc, std = batchnorm_train(h, net.buffers[mean], net.buffers[var], momentum)
             layer.bn = (xn, xc, std)
-            h = p[f"gamma{i}"] * xn + p[f"beta{i}"]
+            h = p[gamma] * xn + p[beta]
         if layer.mask is not None:
-            np.greater(h, 0, out=layer.mask)
-            np.maximum(h, layer.zeros, out=h)
+            _bias_relu_inplace(h, bias, layer)
         else:
-            _sigmoid_inplace(h)
+            _sigmoid_inplace(h, bias)
         layer.act = h
         if layer.keep is None:
             return h
@@ -127,37 +132,52 @@ class TrainStep:
         """Gradients of affine layer i from its output gradient dy; return the gradient of the
         layer below's pre-activation (None for the first layer: dx is never needed)."""
         net, p, g = self.net, self.net.params, self.grads
+        w, b = self._names[i - 1][:2]
         below = buf.hidden[i - 2] if i > 1 else None
         a = x if below is None else (below.act if below.dropped is None else below.dropped)
-        np.dot(a.T, dy, out=g[f"W{i}"])  # (D, N) @ (N, H) -> (D, H)
+        np.dot(a.T, dy, out=g[w])  # (D, N) @ (N, H) -> (D, H)
         if net.weight_decay_lambda:
-            decay = np.multiply(p[f"W{i}"], net.weight_decay_lambda, out=self._decay[f"W{i}"])
-            g[f"W{i}"] += decay
-        np.sum(dy, axis=0, out=g[f"b{i}"])
+            g[w] += np.multiply(p[w], net.weight_decay_lambda, out=self._decay[w])
+        np.sum(dy, axis=0, out=g[b])
         if below is None:
             return None
         dh = below.dout
-        np.dot(dy, p[f"W{i}"].T, out=dh)  # (N, H) @ (H, D) -> (N, D)
+        np.dot(dy, p[w].T, out=dh)  # (N, H) @ (H, D) -> (N, D)
         if below.keep is not None:
             np.multiply(dh, below.keep, out=dh)
         if below.mask is not None:
-            np.multiply(dh, below.mask, out=dh)
+            _relu_backward_inplace(dh, below.mask)
         else:
             _sigmoid_backward_inplace(dh, below.act, below.tmp)
         if not net.use_batchnorm:
             return dh
-        k = i - 1
-        dh, g_gamma, g_beta = batchnorm_backward(dh, p[f"gamma{k}"], below.bn[1], below.bn[0], below.bn[2])
-        np.copyto(g[f"gamma{k}"], g_gamma)
-        np.copyto(g[f"beta{k}"], g_beta)
+        gamma, beta = self._names[i - 2][2:4]
+        dh, g_gamma, g_beta = batchnorm_backward(dh, p[gamma], below.bn[1], below.bn[0], below.bn[2])
+        np.copyto(g[gamma], g_gamma)
+        np.copyto(g[beta], g_beta)
         return dh
 
     def __repr__(self) -> str:
         return f"TrainStep({self.net!r}, batch_sizes={sorted(self._buffers)})"
 
 
-def _sigmoid_inplace(a: np.ndarray) -> None:
-    """a = 1 / (1 + exp(-a)), as functions.sigmoid computes it."""
+def _bias_relu_inplace(a: np.ndarray, bias: np.ndarray | None, buf: _Hidden) -> None:
+    """a = max(a + bias, 0) and buf.mask = (a + bias) > 0, as the Affine and Relu layers do."""
+    if bias is not None:
+        a += bias
+    np.greater(a, 0, out=buf.mask)
+    np.maximum(a, buf.zeros, out=a)
+
+
+def _relu_backward_inplace(dout: np.ndarray, mask: np.ndarray) -> None:
+    """dout *= mask: Relu.backward."""
+    np.multiply(dout, mask, out=dout)
+
+
+def _sigmoid_inplace(a: np.ndarray, bias: np.ndarray | None = None) -> None:
+    """a = 1 / (1 + exp(-(a + bias))), as Affine then functions.sigmoid compute it."""
+    if bias is not None:
+        a += bias
     np.negative(a, out=a)
     with np.errstate(over="ignore"):  # exp(-x) -> inf for very negative x gives exactly 0
         np.exp(a, out=a)

@@ -252,14 +252,16 @@ class MultiLayerNet:
         labels out of range, which then raise) take layer_gradient.
         """
         x, t = np.asarray(x), np.asarray(t)
-        if (x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or not np.issubdtype(t.dtype, np.integer)
+        if (x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or t.dtype.kind not in "iu"
                 or t.min(initial=0) < 0 or t.max(initial=0) >= self.output_size):
             return self.layer_gradient(x, t)
         if self._step is None:
             self._step = TrainStep(self)
-        loss = self._step(self._cast(x).reshape(x.shape[0], -1), t)
-        self.lastLayer.loss = loss
-        return {key: g.copy() for key, g in self._step.grads.items()}
+        step = self._step
+        # Fresh arrays each call, written by the step itself: the caller may keep them, no copy.
+        grads = step.grads = {key: np.empty_like(g) for key, g in step.grads.items()}
+        self.lastLayer.loss = step(self._cast(x).reshape(x.shape[0], -1), t)
+        return grads
 
     # --- thread-safe inference: reads params, stores nothing ---
 

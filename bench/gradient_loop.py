@@ -1,0 +1,87 @@
+"""The text's training loop through the public TwoLayerNet.gradient against plain NumPy.
+
+The loop of the text's chapter 5 (train_neuralnet.py): draw a mini-batch, `net.gradient`,
+`params[key] -= lr * grad[key]`. Beside it, the same network, batches and update written
+as one plain NumPy function (forward, softmax cross-entropy, backward, update), as a learner
+would write it without nncore. Alternating blocks of iterations, medians of the blocks, and
+the ratio (text loop speed / plain loop speed; the target is >= 1.0).
+
+    .venv/bin/python bench/gradient_loop.py [--mnist-dir DIR] [--blocks 7] [--iters 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+from nncore import TwoLayerNet, load_mnist
+
+SETUPS = (("relu", 50), ("sigmoid", 100))  # chapter 5's net, and chapter 4's sigmoid one
+LR, BATCH = 0.1, 100
+
+
+def text_loop(net: TwoLayerNet, x: np.ndarray, t: np.ndarray, batches: np.ndarray) -> None:
+    """The text's loop: gradient() then the SGD update, as written in the book."""
+    for mask in batches:
+        grad = net.gradient(x[mask], t[mask])
+        for key in ("W1", "b1", "W2", "b2"):
+            net.params[key] -= LR * grad[key]
+
+
+def plain_loop(p: dict, relu: bool, x: np.ndarray, t: np.ndarray, batches: np.ndarray) -> None:
+    """The same network and update, written directly in NumPy."""
+    rows = np.arange(BATCH)
+    for mask in batches:
+        xb, tb = x[mask], t[mask]
+        a = xb @ p["W1"] + p["b1"]
+        h = np.maximum(a, 0) if relu else 1 / (1 + np.exp(-a))
+        scores = h @ p["W2"] + p["b2"]
+        y = np.exp(scores - scores.max(axis=1, keepdims=True))
+        y /= y.sum(axis=1, keepdims=True)
+        y[rows, tb] -= 1
+        dy = y / BATCH
+        dh = dy @ p["W2"].T
+        dh *= (a > 0) if relu else h * (1 - h)
+        grads = {"W2": h.T @ dy, "b2": dy.sum(axis=0), "W1": xb.T @ dh, "b1": dh.sum(axis=0)}
+        for key in ("W1", "b1", "W2", "b2"):
+            p[key] -= LR * grads[key]
+
+
+def measure(activation: str, hidden: int, x, t, blocks: int, iters: int) -> tuple[float, float]:
+    """Median iterations per second of (text loop, plain loop), alternating blocks."""
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(784, hidden, 10, activation=activation, weight_init="he", seed=0)
+    plain = {k: v.copy() for k, v in net.params.items()}
+    text_rates, plain_rates = [], []
+    for block in range(blocks + 1):  # block 0 warms both up and is not counted
+        batches = rng.choice(x.shape[0], (iters, BATCH))
+        pairs = ((text_rates, lambda: text_loop(net, x, t, batches)),
+                 (plain_rates, lambda: plain_loop(plain, activation == "relu", x, t, batches)))
+        for rates, run in pairs if block % 2 == 0 else pairs[::-1]:  # alternate which goes first
+            start = time.perf_counter()
+            run()
+            if block:
+                rates.append(iters / (time.perf_counter() - start))
+    return statistics.median(text_rates), statistics.median(plain_rates)
+
+
+def main() -> None:
+    """Print both loops' speeds and their ratio for each setup."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist-dir", default=os.environ.get("NNSVC_MNIST_DIR"))
+    parser.add_argument("--blocks", type=int, default=7)
+    parser.add_argument("--iters", type=int, default=200)
+    args = parser.parse_args()
+    (x, t), _ = load_mnist(data_dir=args.mnist_dir)
+    print(f"{'setup':<26}{'text loop (it/s)':>18}{'plain NumPy (it/s)':>20}{'ratio':>8}")
+    for activation, hidden in SETUPS:
+        text, plain = measure(activation, hidden, x, t, args.blocks, args.iters)
+        print(f"{f'784-{hidden}-10 {activation}, batch {BATCH}':<26}{text:>18.0f}{plain:>20.0f}{text / plain:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
