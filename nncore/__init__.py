@@ -2,7 +2,8 @@
 
 from .config import TrainConfig
 from .mnist import MnistNotFoundError, download_mnist, load_mnist
-from .network import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
+from .multilayer import MultiLayerNet, MultiLayerNetExtend
+from .network import TwoLayerNet
 from .optimizers import SGD, AdaGrad, Adam, Momentum, make_optimizer
 from .persist import load_network, network_from_bytes, network_to_bytes, save_network
 from .predictor import Predictor

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .network import MultiLayerNet, TwoLayerNet
+from .multilayer import MultiLayerNet
+from .network import TwoLayerNet
 
 _ARCH_KEY = "architecture"
 _BUFFER_PREFIX = "buffers/"

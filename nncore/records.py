@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .network import MultiLayerNet
+from .multilayer import MultiLayerNet
 
 #: Version 2 adds batch norm's running statistics and dropout's generator; 1 still loads.
 _STATE_VERSION = 2

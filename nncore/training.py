@@ -11,7 +11,8 @@ import numpy as np
 
 from ._step import TrainStep
 from .config import TrainConfig
-from .network import MultiLayerNet, TwoLayerNet
+from .multilayer import MultiLayerNet
+from .network import TwoLayerNet
 from .optimizers import Optimizer, make_optimizer
 from .records import EpochRecord, History, Progress, TrainState
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from nncore import choices
-from nncore.network import parameter_count
+from nncore.multilayer import parameter_count
 from nncore.training import TrainConfig
 
 from protos import nn_service_pb2 as pb

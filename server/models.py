@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from nncore.network import MultiLayerNet
+from nncore.multilayer import MultiLayerNet
 from nncore.persist import network_from_bytes, network_to_bytes
 from nncore.predictor import Predictor
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from nncore.functions import softmax
-from nncore.network import MultiLayerNet, TwoLayerNet
+from nncore import MultiLayerNet, TwoLayerNet
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])

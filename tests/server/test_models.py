@@ -9,7 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from nncore.network import MultiLayerNet, TwoLayerNet
+from nncore import MultiLayerNet, TwoLayerNet
 
 from server.errors import DataLoss
 from server.fsutil import npz_bytes
