@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._io import atomic_write_bytes
 from .multilayer import MultiLayerNet
 from .network import TwoLayerNet
 
@@ -85,22 +85,7 @@ def _fill(net: MultiLayerNet, arrays: dict[str, np.ndarray]) -> None:
 def save_network(net: MultiLayerNet, path: str | os.PathLike) -> Path:
     """Write net to path atomically (temporary file, fsync, rename) and return the path."""
     path = Path(path)
-    data = network_to_bytes(net)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
+    atomic_write_bytes(path, network_to_bytes(net))
     return path
 
 
