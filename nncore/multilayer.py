@@ -1,9 +1,10 @@
 """MultiLayerNet: the text's extended network (any depth, batch norm, dropout, weight decay).
 
-TwoLayerNet (nncore.network) is its one-hidden-layer case. Two paths compute the same maths: the text's, through `self.layers` (predict, loss,
-layer_gradient: the reference), and the fast ones nncore builds from the parameters (gradient
-runs the buffered training step of nncore._step; infer and predictor() the folded inference
-layers of nncore.predictor). Tests hold the fast paths to the reference.
+TwoLayerNet (nncore.network) is its one-hidden-layer case. Two paths compute the same maths:
+the text's, through `self.layers` (predict, loss, layer_gradient: the reference), and the fast
+ones nncore builds from the parameters (gradient runs the buffered training step of
+nncore._step; infer and predictor() the folded inference layers of nncore.predictor). Tests
+hold the fast paths to the reference.
 """
 
 from __future__ import annotations
