@@ -9,22 +9,12 @@ from dataclasses import dataclass
 from nncore.training import TrainConfig
 
 from protos import nn_service_pb2 as pb
+from server.datasets import DEFAULT_DATASET, DatasetRegistry, model_dataset
 from server.errors import InvalidArgument
 from server.records import JobRecord
 from server.settings import Settings
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Sizes of a dataset the server can train on."""
-
-    train_size: int
-    test_size: int
-    input_size: int
-    classes: int
-
-
-DATASETS = {"mnist": DatasetInfo(train_size=60000, test_size=10000, input_size=784, classes=10)}
 ACTIVATIONS = ("relu", "sigmoid")
 WEIGHT_INITS = ("he", "xavier", "std")
 OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad")
@@ -68,10 +58,10 @@ def _int(req: pb.TrainRequest, field: str, low: int, high: int, default: int | N
     return value
 
 
-def train_request_to_spec(req: pb.TrainRequest, settings: Settings) -> JobSpec:
-    """Validate a TrainRequest against the server's limits and resolve its defaults."""
-    dataset = _choice("dataset", req.dataset, tuple(DATASETS), "mnist")
-    info = DATASETS[dataset]
+def train_request_to_spec(req: pb.TrainRequest, settings: Settings, datasets: DatasetRegistry) -> JobSpec:
+    """Validate a TrainRequest against the server's limits and its dataset, and resolve its defaults."""
+    info = datasets.entry(req.dataset)
+    dataset = info.name
     if len(req.name) > MAX_NAME_CHARS:
         raise InvalidArgument(f"name must be at most {MAX_NAME_CHARS} characters; got {len(req.name)}")
     train_size = _int(req, "train_size", 1, info.train_size, info.train_size)
@@ -115,7 +105,7 @@ def config_to_proto(config: dict) -> pb.TrainingConfig:
         hidden_size=config["hidden_size"], activation=config["activation"],
         weight_init=config["weight_init"], optimizer=config["optimizer"],
         learning_rate=config["learning_rate"] or 0.0, batch_size=config["batch_size"],
-        epochs=config["epochs"], seed=config["seed"], dataset=config.get("dataset", "mnist"),
+        epochs=config["epochs"], seed=config["seed"], dataset=config.get("dataset", DEFAULT_DATASET),
         train_size=config.get("train_size") or 0, eval_size=config.get("eval_size") or 0,
         lr_schedule=config["lr_schedule"], sampling=config["sampling"])
 
@@ -154,12 +144,15 @@ def job_to_status(job: JobRecord) -> pb.JobStatus:
 def model_to_info(meta: dict) -> pb.ModelInfo:
     """A model.json dict -> ModelInfo."""
     arch = meta["architecture"]
+    dataset, input_shape, class_names = model_dataset(meta)
     info = pb.ModelInfo(
         model_id=meta["model_id"], job_id=meta["job_id"], name=meta.get("name", ""),
         architecture=pb.Architecture(
             input_size=arch["input_size"], hidden_size=arch["hidden_size"],
-            output_size=arch["output_size"], activation=arch["activation"], dtype=arch["dtype"]),
-        config=config_to_proto(meta["config"]), sha256=meta["sha256"], size_bytes=meta["size_bytes"])
+            output_size=arch["output_size"], activation=arch["activation"], dtype=arch["dtype"],
+            input_shape=input_shape),
+        config=config_to_proto(meta["config"]), sha256=meta["sha256"], size_bytes=meta["size_bytes"],
+        dataset=dataset, class_names=class_names)
     if meta.get("final_metrics"):
         info.final_metrics.CopyFrom(epoch_to_proto(meta["final_metrics"]))
     _timestamp(info.create_time, meta["created"])
