@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import logging
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -176,3 +177,13 @@ def test_embedded_mnist_matches_its_published_checksums(mnist_dir):
         content = gzip.decompress((mnist_dir / f"{name}.gz").read_bytes())
         assert hashlib.sha256(content).hexdigest() == MNIST_SHA256[name], name
         assert MNIST_SHA256[name] in (mnist_dir / "README.md").read_text()
+
+
+def test_the_embedded_files_are_package_data_so_an_install_carries_them(mnist_dir):
+    root = mnist_dir.parents[2]
+    pyproject = (root / "pyproject.toml").read_text()
+    declared = re.search(r'^nncore = \[(.*)\]$', pyproject, re.MULTILINE)
+    assert declared, "pyproject.toml lacks nncore's package-data"
+    patterns = re.findall(r'"([^"]+)"', declared.group(1))
+    carried = {p.name for pattern in patterns for p in (root / "nncore").glob(pattern)}
+    assert {f"{name}.gz" for name in MNIST_FILES} | {"README.md"} <= carried
