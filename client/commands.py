@@ -142,7 +142,10 @@ def cmd_predict(client: NNClient, args, out: TextIO, err: TextIO) -> int:
     @functools.cache
     def model_shape() -> tuple[int, ...]:
         arch = client.get_model(args.model).architecture
-        return tuple(arch.input_shape) if arch and arch.input_shape else (28, 28)  # older servers: MNIST
+        if arch.input_shape:
+            return tuple(arch.input_shape)
+        side = math.isqrt(arch.input_size)  # a server too old to say: square images if they can be
+        return (side, side) if side * side == arch.input_size else (arch.input_size,)
 
     names, labels, classes, probabilities, class_names = [], [], [], [], []
     for group_names, images, group_labels in _inputs(args, model_shape):

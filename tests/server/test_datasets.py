@@ -16,10 +16,9 @@ from server import datasets as server_datasets
 from server.datasets import (FASHION_MNIST_CLASSES, DatasetEntry, DatasetRegistry, builtin_registry)
 from server.errors import FailedPrecondition, InvalidArgument
 from tests.conftest import wait_for_job
-from tests.datasets_testutils import tiny_arrays, tiny_entry
+from tests.datasets_testutils import FASHION_REASON, fashion_mnist_installed, tiny_arrays, tiny_entry
 from tests.nncore.nncore_testutils import idx_bytes, write_fake_mnist
 
-FASHION_REASON = "Fashion-MNIST not installed: apt-get install dataset-fashion-mnist"
 
 
 def test_register_entry_unregister_and_names():
@@ -123,10 +122,9 @@ def test_a_download_that_fails_its_checksum_is_refused_and_nothing_is_kept(tmp_p
 @pytest.fixture(scope="module")
 def fashion_installed():
     """The Debian package's folder; CI installs it, so a skip here fails CI (tests/skip_policy.py)."""
-    folder = server_datasets.DEBIAN_FASHION_MNIST_DIR
-    if not all((folder / f"{name}.gz").is_file() for name in MNIST_FILES):
+    if not fashion_mnist_installed():
         pytest.skip(FASHION_REASON)
-    return folder
+    return server_datasets.DEBIAN_FASHION_MNIST_DIR
 
 
 def test_fashion_mnist_from_the_debian_package(fashion_installed, mnist_cache):
