@@ -115,6 +115,7 @@ class JobManager:
                 raise ResourceExhausted(
                     f"the job queue is full: {busy} jobs running or queued (limit "
                     f"max_concurrent_jobs + max_queued_jobs = {capacity}); retry later or cancel a job")
+            self.datasets.entry(config["dataset"])  # still there: remove_dataset() takes this lock too
             record = JobRecord(job_id=new_job_id(), name=name, config=config, created=time.time(),
                                total_epochs=config["epochs"])
             try:
@@ -223,6 +224,16 @@ class JobManager:
             jobs = list(self._active.values())
         return [job.record.job_id for job in jobs
                 if job.record.config.get("dataset") == dataset and not job.snapshot().finished]
+
+    def remove_dataset(self, name: str):
+        """Unregister a user dataset unless a queued or running job uses it (FAILED_PRECONDITION
+        naming them); under the submit lock, so no job can start using it meanwhile."""
+        with self._lock:
+            users = self.jobs_using(self.datasets.entry(name).name)
+            if users:
+                raise FailedPrecondition(f"dataset {name!r} is used by queued or running job(s) "
+                                         f"{', '.join(users)}; cancel them or wait until they end")
+            return self.datasets.unregister(name)
 
     def state_of(self, job_id: str) -> str | None:
         """The state of a job, or None if there is no such job (used for model lookups)."""

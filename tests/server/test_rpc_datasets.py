@@ -12,6 +12,7 @@ import pytest
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server.datasets import DatasetRegistry
+from server.errors import FailedPrecondition, InvalidArgument
 from server.tensors import encode_array
 from tests.conftest import wait_for_job
 from tests.datasets_testutils import tiny_arrays, tiny_entry
@@ -108,3 +109,22 @@ def test_a_model_saved_before_datasets_were_recorded_is_served_as_mnist(make_ser
         answer = stub.Predict(pb.PredictRequest(model_id=model_id, include_class_names=True,
                                                 input=encode_array(np.zeros((2, 28, 28), np.uint8))))
         assert list(answer.class_names) == [str(c) for c in answer.classes]
+
+
+def test_a_dataset_in_use_cannot_be_removed_and_a_removed_one_takes_no_jobs(make_server):
+    registry = DatasetRegistry([tiny_entry("tiny"), tiny_entry("mine", input_shape=(4,), class_names="ab")])
+    server = make_server(max_concurrent_jobs=1, datasets=registry)
+    jobs = server.server._jobs
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.NNServiceStub(channel)
+        blocker = stub.Train(pb.TrainRequest(dataset="tiny", hidden_size=256, epochs=50, batch_size=1)).job_id
+        queued = stub.Train(pb.TrainRequest(dataset="mine", epochs=1)).job_id
+        with pytest.raises(FailedPrecondition, match=f"used by queued or running job\\(s\\) {queued}"):
+            jobs.remove_dataset("mine")
+        stub.CancelJob(pb.CancelJobRequest(job_id=queued))
+        assert wait_for_job(stub, queued).state == pb.JOB_STATE_CANCELLED
+        assert jobs.remove_dataset("mine").name == "mine" and registry.names() == ["tiny"]
+        with pytest.raises(InvalidArgument, match="unknown dataset 'mine'"):  # a request validated before
+            jobs.submit({"dataset": "mine", "epochs": 1}, "late")
+        stub.CancelJob(pb.CancelJobRequest(job_id=blocker))
+        wait_for_job(stub, blocker)
