@@ -141,6 +141,7 @@ def cmd_predict(client: NNClient, args, out: TextIO, err: TextIO) -> int:
     """
     @functools.cache
     def model_shape() -> tuple[int, ...]:
+        """One input's shape, from GetModel (asked at most once)."""
         arch = client.get_model(args.model).architecture
         if arch.input_shape:
             return tuple(arch.input_shape)

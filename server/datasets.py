@@ -180,6 +180,7 @@ def _idx_loader(spec: IdxSet, candidates: tuple[Path, ...], download_dir: Path |
                 cache_dir: Path | None) -> Callable[[], Arrays]:
     """A loader reading spec's IDX files from the first complete folder, else downloading them."""
     def load() -> Arrays:
+        """The four arrays, from the first folder that has all four files."""
         found = next((d for d in candidates if spec.complete_in(d)), None)
         folder = found or download_dir or candidates[0]
         cache = cache_dir if cache_dir is not None else folder
