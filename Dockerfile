@@ -24,23 +24,24 @@ COPY client ./client
 RUN /opt/venv/bin/pip install . \
  && /opt/venv/bin/python -m pip uninstall --yes pip setuptools wheel
 
-# ---- runtime: the venv, a non-root user, two volumes ----
+# ---- runtime: the venv (MNIST inside it, in nncore/data/mnist), a non-root user, two volumes ----
 FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 RUN groupadd --gid 10001 nnservice \
  && useradd --uid 10001 --gid nnservice --no-create-home \
       --home-dir /var/lib/nnservice --shell /usr/sbin/nologin nnservice \
- && mkdir -p /var/lib/nnservice /var/lib/nnservice-mnist \
- && chown nnservice:nnservice /var/lib/nnservice /var/lib/nnservice-mnist
+ && mkdir -p /var/lib/nnservice /var/lib/nnservice-data \
+ && chown nnservice:nnservice /var/lib/nnservice /var/lib/nnservice-data
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     NNSVC_HOST=0.0.0.0 \
     NNSVC_PORT=50051 \
     NNSVC_STATE_DIR=/var/lib/nnservice \
-    NNSVC_MNIST_DIR=/var/lib/nnservice-mnist \
+    NNSVC_DATA_DIR=/var/lib/nnservice-data \
     NNSVC_ALLOW_DOWNLOAD=true
-# Job records and models; the MNIST files (fill it yourself on a machine without internet).
-VOLUME ["/var/lib/nnservice", "/var/lib/nnservice-mnist"]
+# Job records and models; on-disk datasets such as fashion-mnist/ (downloaded there when
+# missing, or filled by you on a machine without internet). MNIST needs neither: it is embedded.
+VOLUME ["/var/lib/nnservice", "/var/lib/nnservice-data"]
 WORKDIR /var/lib/nnservice
 USER nnservice
 EXPOSE 50051

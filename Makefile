@@ -7,12 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 50051
 STATE_DIR ?= ./state
-SHARED_MNIST := ../shared/data/mnist
 # Marks a finished install; rebuilt when pyproject.toml changes.
 STAMP := $(VENV)/.nnservice-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve test test-container proto bench bench-serve clean
+.PHONY: help venv serve test test-container proto bench bench-serve bench-fashion clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -24,21 +23,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# MNIST: $NNSVC_MNIST_DIR if set, else the shared folder beside the repo, else the per-user
-# cache with download allowed. The server reads NNSVC_MNIST_DIR itself, so the first case
-# passes nothing.
+# MNIST: $NNSVC_MNIST_DIR if set (the server reads it itself), else the copy embedded in
+# nncore/data/mnist, so a fresh clone trains with no network and no other folder.
 serve: venv ## Set up and run nn-server on port 50051 (state in ./state)
 	@if [ -n "$${NNSVC_MNIST_DIR:-}" ]; then \
-	  echo "make serve: MNIST from NNSVC_MNIST_DIR=$$NNSVC_MNIST_DIR"; mnist=(); \
-	elif [ -d "$(SHARED_MNIST)" ]; then \
-	  echo "make serve: MNIST from $(SHARED_MNIST) (the shared folder beside the repo)"; \
-	  mnist=(--mnist-dir "$(SHARED_MNIST)"); \
+	  echo "make serve: MNIST from NNSVC_MNIST_DIR=$$NNSVC_MNIST_DIR"; \
 	else \
-	  echo "make serve: MNIST from the per-user cache $${XDG_CACHE_HOME:-~/.cache}/nnservice/mnist, downloaded there if missing"; \
-	  mnist=(--allow-download); \
+	  echo "make serve: MNIST from the copy embedded in nncore/data/mnist"; \
 	fi; \
 	echo "make serve: nn-server on port $(PORT), state in $(STATE_DIR) (Ctrl-C stops it)"; \
-	exec $(BIN)/nn-server --port $(PORT) --state-dir $(STATE_DIR) "$${mnist[@]}"
+	exec $(BIN)/nn-server --port $(PORT) --state-dir $(STATE_DIR)
 
 test: venv ## Run every test except the container one (the command CI runs)
 	$(BIN)/pytest -m "not container"
@@ -52,12 +46,14 @@ proto: venv ## Regenerate the committed gRPC stubs from protos/nn_service.proto
 
 bench: venv ## Print the training benchmark figures (minutes; see docs/performance.md)
 	@test -f bench/train_mnist.py || { echo "make bench: bench/train_mnist.py is not there yet" >&2; exit 1; }
-	@if [ -z "$${NNSVC_MNIST_DIR:-}" ] && [ -d "$(SHARED_MNIST)" ]; then export NNSVC_MNIST_DIR="$(SHARED_MNIST)"; fi; \
-	echo "make bench: MNIST from $${NNSVC_MNIST_DIR:-the per-user cache}"; \
+	@echo "make bench: MNIST from $${NNSVC_MNIST_DIR:-the copy embedded in nncore/data/mnist}"; \
 	$(BIN)/python bench/train_mnist.py
 
 bench-serve: venv ## Print the serving benchmark figures (about 9 minutes; see docs/performance.md)
 	$(BIN)/python bench/serve.py --runs 3 $${NNSVC_MNIST_DIR:+--mnist-dir "$$NNSVC_MNIST_DIR"}
+
+bench-fashion: venv ## Print the Fashion-MNIST figures: Train on a real server, accuracy within 60 s (minutes)
+	$(BIN)/python bench/fashion.py
 
 clean: ## Remove caches (keeps .venv and ./state)
 	rm -rf .pytest_cache .hypothesis

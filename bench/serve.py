@@ -25,7 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_lib import (SHARED_MNIST, Lat, ServerProcess, best_seconds, concurrent,  # noqa: E402
+from serve_lib import (EMBEDDED_MNIST, Lat, ServerProcess, best_seconds, concurrent,  # noqa: E402
                        interleaved, load_avg, median_rates, median_tree, plot_concurrency, ratio,
                        wait_running)
 
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks the benchmark works")
     parser.add_argument("--runs", type=int, default=1, help="complete runs; medians are reported")
-    parser.add_argument("--mnist-dir", type=Path, default=SHARED_MNIST, help="MNIST IDX files")
+    parser.add_argument("--mnist-dir", type=Path, default=EMBEDDED_MNIST, help="MNIST IDX files")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--plot", type=Path, help="write the latency-vs-concurrency PNG here")
     parser.add_argument("--sections", default=",".join(SECTIONS),

@@ -19,7 +19,7 @@ import numpy as np
 from client import NNClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_MNIST = (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+EMBEDDED_MNIST = REPO_ROOT / "nncore" / "data" / "mnist"  # the copy shipped in the repo
 _LISTENING = re.compile(r"nnservice listening on port (\d+)")
 START_TIMEOUT = 60.0
 SERVER_CMD = os.environ.get("NNSVC_BENCH_SERVER", "-m server").split()

@@ -101,7 +101,7 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     add("--eval-size", int, "images evaluated per epoch for the accuracies (default all)")
     add("--lr-schedule", str, _alternatives(choices.LR_SCHEDULES, DEFAULTS["lr_schedule"]))
     add("--sampling", str, _alternatives(choices.SAMPLINGS, DEFAULTS["sampling"]))
-    add("--dataset", str, "mnist (default)")
+    add("--dataset", str, "mnist (default) | fashion-mnist | a dataset the server knows")
     add("--name", str, "free-text name, at most 200 characters")
     parser.add_argument("--wait", action="store_true", help="follow the job with a progress bar until it ends")
     parser.add_argument("--no-progress", action="store_true", help="with --wait: no progress bar")
@@ -150,14 +150,16 @@ def _model_commands(command) -> None:
         "--limit", type=int, default=None, help="at most N models")
     command("model", commands.cmd_model, "show one model").add_argument("model", metavar="MODEL")
     predict = command("predict", commands.cmd_predict,
-                      "classify digits: PNG/JPEG pictures (made 28x28 white-on-black), .npy arrays "
-                      "([784], [28,28], [N,784] or [N,28,28]) or MNIST test images")
+                      "classify images: PNG/JPEG pictures (made the model's HxW, white-on-black), .npy "
+                      "arrays (one input or a batch, of the model's input shape, e.g. [28,28] or [N,784]) "
+                      "or MNIST test images; prints class names when the model has them")
     predict.add_argument("model", metavar="MODEL")
     predict.add_argument("files", metavar="FILE", nargs="*", help="PNG/JPEG/.npy files")
     predict.add_argument("--mnist-test", type=int, action="append", metavar="I",
                          help="MNIST test image I (repeatable); its label is shown")
     predict.add_argument("--mnist-dir", default=None, metavar="DIR",
-                         help="directory with t10k-*-ubyte[.gz] (env NNSVC_MNIST_DIR)")
+                         help="directory with t10k-*-ubyte[.gz] (env NNSVC_MNIST_DIR; default: the "
+                              "copy shipped with nnservice)")
     command("health", commands.cmd_health, "check the server's health (exit 0 only if SERVING)").add_argument(
         "--service", default="", help="a service name, e.g. nnservice.v1.NNService (default: the server)")
 

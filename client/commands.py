@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Callable, Optional, TextIO
 
 import numpy as np
 
@@ -106,14 +108,23 @@ def cmd_model(client: NNClient, args, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _inputs(args) -> list[tuple[list[str], np.ndarray, list[Optional[int]]]]:
-    """(names, images, labels) per request: one per FILE, one for all --mnist-test images."""
+def _inputs(args, model_shape: Callable[[], tuple[int, ...]]) -> list[tuple[list[str], np.ndarray, list[Optional[int]]]]:
+    """(names, images, labels) per request: one per FILE, one for all --mnist-test images.
+
+    `model_shape()` asks the server, so only once a file has been read (local errors come first)."""
     if not args.files and not args.mnist_test:
         raise ValueError("predict needs at least one FILE or --mnist-test I")
     groups = []
     for path in args.files:
-        images = load_images(Path(path))
-        count = images.shape[0] if images.ndim > 1 else 1
+        path = Path(path)
+        if path.suffix.lower() == ".npy":
+            images = load_images(path)
+            input_shape = model_shape()
+        else:
+            input_shape = model_shape()
+            images = load_images(path, input_shape)
+        single = images.ndim < 2 or images.shape in (input_shape, (math.prod(input_shape),))
+        count = 1 if single else images.shape[0]
         names = [str(path)] if count == 1 else [f"{path}[{i}]" for i in range(count)]
         groups.append((names, images, [None] * count))
     if args.mnist_test:
@@ -125,20 +136,31 @@ def _inputs(args) -> list[tuple[list[str], np.ndarray, list[Optional[int]]]]:
 
 
 def cmd_predict(client: NNClient, args, out: TextIO, err: TextIO) -> int:
-    """Classify digit images: PNG/JPEG/.npy files and/or MNIST test images.
-
-    Each file is its own request, so the server judges each file's shape.
+    """Classify images: PNG/JPEG/.npy files and/or MNIST test images, with class names if the
+    model has them. Each file is its own request, so the server judges each file's shape.
     """
-    names, labels, classes, probabilities = [], [], [], []
-    for group_names, images, group_labels in _inputs(args):
+    @functools.cache
+    def model_shape() -> tuple[int, ...]:
+        """One input's shape, from GetModel (asked at most once)."""
+        arch = client.get_model(args.model).architecture
+        if arch.input_shape:
+            return tuple(arch.input_shape)
+        side = math.isqrt(arch.input_size)  # a server too old to say: square images if they can be
+        return (side, side) if side * side == arch.input_size else (arch.input_size,)
+
+    names, labels, classes, probabilities, class_names = [], [], [], [], []
+    for group_names, images, group_labels in _inputs(args, model_shape):
         prediction = client.predict(args.model, images)
         names += group_names
         labels += group_labels
         classes.append(prediction.classes)
         probabilities.append(prediction.probabilities)
-    merged = Prediction(args.model, np.concatenate(classes), np.concatenate(probabilities))
+        class_names += prediction.class_names
+    merged = Prediction(args.model, np.concatenate(classes), np.concatenate(probabilities), tuple(class_names))
     records = [{"input": n, "class": int(c), "probabilities": p, "label": lab}
                for n, c, p, lab in zip(names, merged.classes, merged.probabilities, labels)]
+    for record, name in zip(records, merged.class_names):
+        record["class_name"] = name
     emit(args, out, records, fmt.prediction_table(names, merged, labels))
     return EXIT_OK
 

@@ -111,6 +111,8 @@ def model_detail(model: ModelInfo) -> str:
         ("model", model.model_id), ("job", model.job_id), ("name", model.name),
         ("architecture", _architecture_line(arch) if arch else ""),
         ("parameters", f"{arch.parameter_count:,}" if arch and arch.parameter_count else ""),
+        ("dataset", model.dataset), ("input shape", "x".join(map(str, arch.input_shape)) if arch else ""),
+        ("classes", ", ".join(model.class_names)),
         ("test accuracy", percent(metrics.test_accuracy) if metrics else ""),
         ("train accuracy", percent(metrics.train_accuracy) if metrics else ""),
         ("final loss", f"{metrics.loss:.4f}" if metrics else ""),
@@ -121,15 +123,24 @@ def model_detail(model: ModelInfo) -> str:
 
 def prediction_table(names: Sequence[str], prediction: Prediction,
                      labels: Sequence[Optional[int]]) -> str:
-    """One row per input: predicted class, its probability, the runner-up, the true label if known."""
+    """One row per input: predicted class (and its name, when the model's names say more than
+    the number), its probability, the runner-up, the true label if known."""
     rows = []
     for i, name in enumerate(names):
         probs = prediction.probabilities[i]
+        cls = int(prediction.classes[i])
         second = int(probs.argsort()[-2]) if probs.size > 1 else None
-        rows.append((name, int(prediction.classes[i]), f"{probs[prediction.classes[i]]:.3f}",
+        rows.append((name, cls, _class_name(prediction, i), f"{probs[cls]:.3f}",
                      "" if second is None else f"{second} ({probs[second]:.3f})",
                      "" if labels[i] is None else labels[i]))
-    headers = ["INPUT", "CLASS", "PROB", "RUNNER-UP", "LABEL"]
-    if all(label is None for label in labels):
-        headers, rows = headers[:-1], [row[:-1] for row in rows]
-    return table(headers, rows)
+    headers = ["INPUT", "CLASS", "NAME", "PROB", "RUNNER-UP", "LABEL"]
+    keep = [True, True, any(row[2] for row in rows), True, True, any(label is not None for label in labels)]
+    return table([h for h, k in zip(headers, keep) if k], [[v for v, k in zip(row, keep) if k] for row in rows])
+
+
+def _class_name(prediction: Prediction, row: int) -> str:
+    """The row's class name, or "" when there is none or it is just the class number."""
+    if row >= len(prediction.class_names):
+        return ""
+    name = prediction.class_names[row]
+    return "" if name == str(int(prediction.classes[row])) else name

@@ -13,17 +13,22 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
+#: The MNIST copy shipped beside the client in the same distribution (nncore/data/mnist): read
+#: as files, not imported, so the client still depends on nothing but protos and NumPy.
+EMBEDDED_MNIST_DIR = Path(__file__).resolve().parents[1] / "nncore" / "data" / "mnist"
 TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
 _IMAGES_MAGIC, _LABELS_MAGIC = 2051, 2049
 
 
 def resolve_dir(mnist_dir: Optional[Union[str, Path]], environ: Mapping[str, str] = os.environ) -> Path:
-    """The MNIST directory from the flag, else NNSVC_MNIST_DIR; a clear error if neither."""
+    """The MNIST directory from the flag, else NNSVC_MNIST_DIR, else the embedded copy."""
     chosen = mnist_dir or environ.get("NNSVC_MNIST_DIR")
-    if not chosen:
+    if chosen:
+        return Path(chosen)
+    if not EMBEDDED_MNIST_DIR.is_dir():
         raise ValueError("no MNIST directory: pass --mnist-dir DIR or set NNSVC_MNIST_DIR")
-    return Path(chosen)
+    return EMBEDDED_MNIST_DIR
 
 
 def _open(directory: Path, name: str):

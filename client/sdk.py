@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, NamedTuple, Optional, Sequence
 
 import grpc
 import numpy as np
@@ -14,7 +14,7 @@ from protos import nn_service_pb2_grpc as pb_grpc
 from .channel import make_channel
 from .errors import NNServiceError
 from .progress import JobProgressBar
-from .tensors import (IMAGE_SIZE, REQUEST_OVERHEAD, as_image_batch, decode_tensor, encode_images,
+from .tensors import (REQUEST_OVERHEAD, as_image_batch, decode_tensor, encode_images, one_input_shapes,
                       split_rows)
 from .types import Health, JobStatus, ModelInfo, Prediction, state_value
 
@@ -24,7 +24,14 @@ TRAIN_PARAMETERS = tuple(f.name for f in pb.TrainRequest.DESCRIPTOR.fields)
 _REPEATED = frozenset(f.name for f in pb.TrainRequest.DESCRIPTOR.fields if f.is_repeated)
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BATCH_ROWS = 4096
-_IMAGE_SHAPES = ((IMAGE_SIZE,), (28, 28))  # one image, or the trailing shape of a batch
+
+
+class _ModelInputs(NamedTuple):
+    """What predict() needs to know about a model, from GetModel once per model id."""
+
+    shapes: tuple[tuple[int, ...], ...]  # one input's shape, and its flat form
+    one_request_rows: int                # uint8 rows that fit one request
+    class_names: tuple[str, ...]
 
 
 @contextlib.contextmanager
@@ -60,6 +67,11 @@ def train_request(hyperparameters: dict) -> pb.TrainRequest:
     return request
 
 
+def _names_of(classes, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Each class's name, or () when the model has no names."""
+    return tuple(names[c] for c in classes) if names else ()
+
+
 class NNClient:
     """A connection to an nnservice server; use it as a context manager.
 
@@ -69,7 +81,8 @@ class NNClient:
     Failed calls raise NNServiceError.
     TLS is used when `tls` is true or any PEM (bytes) is given; `token` is
     sent as `authorization: Bearer <token>`. One client may be shared by
-    threads (it holds no state besides the gRPC channel).
+    threads (besides the gRPC channel it holds only a cache of each model's
+    input shape and class names, filled by GetModel on a model's first predict).
     """
 
     def __init__(
@@ -99,7 +112,7 @@ class NNClient:
             retry_attempts=retry_attempts, options=options,
         )
         self._stub = pb_grpc.NNServiceStub(self._channel)
-        self._one_request_rows = min(max_batch_rows, (max_request_bytes - REQUEST_OVERHEAD) // IMAGE_SIZE)
+        self._inputs: dict[str, _ModelInputs] = {}  # model id -> its inputs (models never change)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def __repr__(self) -> str:
@@ -165,28 +178,32 @@ class NNClient:
         return last
 
     def predict(self, model_id: str, images) -> Prediction:
-        """Classes and probabilities for [N, 784] / [N, 28, 28] images (or one image).
+        """Classes, probabilities and class names for a batch of the model's inputs (or one input).
 
-        uint8 pixels are sent as DTYPE_UINT8, floats in [0, 1] as float32; a
-        large batch is split into requests under `max_request_bytes` (and
+        The model's input shape (e.g. [N, 28, 28] or [N, 784]) and class names come from
+        GetModel, asked once per model. uint8 pixels are sent as DTYPE_UINT8, floats in [0, 1]
+        as float32; a large batch is split into requests under `max_request_bytes` (and
         `max_batch_rows` rows) and the answers are concatenated in order.
         """
+        inputs = self._model_inputs(model_id)
         if type(images) is np.ndarray and images.dtype == np.uint8:
             shape = images.shape
-            if shape[1:] in _IMAGE_SHAPES and 0 < shape[0] <= self._one_request_rows:
-                return self._predict_one(model_id, images, list(shape))
-            if shape in _IMAGE_SHAPES:  # one image: a batch of one
-                return self._predict_one(model_id, images, [1, *shape])
-        batch = as_image_batch(images)
+            if shape[1:] in inputs.shapes and 0 < shape[0] <= inputs.one_request_rows:
+                return self._predict_one(model_id, images, list(shape), inputs.class_names)
+            if shape in inputs.shapes:  # one image: a batch of one
+                return self._predict_one(model_id, images, [1, *shape], inputs.class_names)
+        batch = as_image_batch(images, inputs.shapes)
         classes, probabilities = [], []
         for chunk in split_rows(batch, self.max_request_bytes, self.max_batch_rows):
             request = pb.PredictRequest(model_id=model_id, input=encode_images(chunk))
             response = self._call("Predict", request)
             classes.append(np.asarray(response.classes, dtype=np.int64))
             probabilities.append(decode_tensor(response.probabilities))
-        return Prediction(model_id, np.concatenate(classes), np.concatenate(probabilities))
+        merged = np.concatenate(classes)
+        return Prediction(model_id, merged, np.concatenate(probabilities),
+                          _names_of(merged.tolist(), inputs.class_names))
 
-    def _predict_one(self, model_id: str, pixels: np.ndarray, shape: list) -> Prediction:
+    def _predict_one(self, model_id: str, pixels: np.ndarray, shape: list, names: tuple[str, ...]) -> Prediction:
         """predict() for uint8 images that fit one request: the common case, kept to few calls
         (at batch 1 the SDK's own Python work used to cost more than the server's handler)."""
         tensor = pb.Tensor(shape=shape, dtype=pb.DTYPE_UINT8, raw_data=pixels.tobytes())
@@ -197,7 +214,24 @@ class NNClient:
             raise NNServiceError.from_rpc_error(error, "Predict") from None
         classes = response.classes
         return Prediction(model_id, np.fromiter(classes, np.int64, len(classes)),
-                          decode_tensor(response.probabilities))
+                          decode_tensor(response.probabilities), _names_of(classes, names))
+
+    def _model_inputs(self, model_id: str) -> _ModelInputs:
+        """The model's input shapes and class names, cached; unknown (the server judges) if
+        GetModel fails, so that Predict itself reports what is wrong."""
+        inputs = self._inputs.get(model_id)
+        if inputs is not None:
+            return inputs
+        try:
+            info = self.get_model(model_id)
+        except NNServiceError:
+            return _ModelInputs((), 1, ())
+        arch = info.architecture
+        shapes = one_input_shapes(arch.input_shape or (arch.input_size,)) if arch else ()
+        features = shapes[-1][0] if shapes else 1
+        rows = max(1, min(self.max_batch_rows, (self.max_request_bytes - REQUEST_OVERHEAD) // features))
+        inputs = self._inputs[model_id] = _ModelInputs(shapes, rows, info.class_names)
+        return inputs
 
     def list_jobs(self, state: Optional[str] = None, page_size: int = 100,
                   limit: Optional[int] = None) -> list[JobStatus]:

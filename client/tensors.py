@@ -1,27 +1,33 @@
 """Image batches to and from nnservice.v1.Tensor, and splitting a batch into requests."""
 from __future__ import annotations
 
-from typing import Iterator
+import math
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from protos import nn_service_pb2 as pb
 
-IMAGE_SIZE = 784
 #: What a PredictRequest costs beyond its pixel bytes (model id, shape, tags), generously.
 REQUEST_OVERHEAD = 1024
 
 
-def as_image_batch(images) -> np.ndarray:
+def one_input_shapes(input_shape: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    """The shapes one input of a model may have: input_shape itself and its flat form."""
+    shape = tuple(int(d) for d in input_shape)
+    return (shape, (math.prod(shape),)) if shape else ()
+
+
+def as_image_batch(images, input_shapes: Sequence[tuple[int, ...]] = ()) -> np.ndarray:
     """Images as an array the server accepts: uint8 pixels or float32 in [0, 1].
 
-    One image ([784] or [28, 28]) becomes a batch of one. Other shapes pass
-    through unchanged: the server is the judge of shapes and answers
-    INVALID_ARGUMENT. The dtype and the float range are checked here, because
-    only the client knows how it will encode them.
+    One image (a shape in `input_shapes`, the model's: see one_input_shapes)
+    becomes a batch of one. Other shapes pass through unchanged: the server is
+    the judge of shapes and answers INVALID_ARGUMENT. The dtype and the float
+    range are checked here, because only the client knows how it will encode them.
     """
     array = np.asarray(images)
-    if array.shape in ((IMAGE_SIZE,), (28, 28)):
+    if array.shape in input_shapes:
         array = array[np.newaxis]
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)

@@ -151,12 +151,14 @@ class Architecture:
     batch_norm: bool = False
     dropout: float = 0.0
     parameter_count: int = 0
+    input_shape: tuple[int, ...] = ()  # one input row, e.g. (28, 28); input_size is its product
 
     @classmethod
     def from_proto(cls, m: pb.Architecture) -> "Architecture":
         """Build from an nnservice.v1.Architecture message."""
         return cls(m.input_size, m.hidden_size, m.output_size, m.activation, m.dtype,
-                   tuple(m.hidden_sizes) or (m.hidden_size,), m.batch_norm, m.dropout, m.parameter_count)
+                   tuple(m.hidden_sizes) or (m.hidden_size,), m.batch_norm, m.dropout, m.parameter_count,
+                   tuple(m.input_shape))
 
     @property
     def layers(self) -> str:
@@ -178,6 +180,8 @@ class ModelInfo:
     create_time: Optional[dt.datetime]
     sha256: str
     size_bytes: int
+    dataset: str = ""
+    class_names: tuple[str, ...] = ()  # class i's name
 
     @classmethod
     def from_proto(cls, m: pb.ModelInfo) -> "ModelInfo":
@@ -191,16 +195,19 @@ class ModelInfo:
             config=sub("config", TrainingConfig),
             final_metrics=sub("final_metrics", EpochMetrics),
             create_time=_time(m, "create_time"), sha256=m.sha256, size_bytes=m.size_bytes,
+            dataset=m.dataset, class_names=tuple(m.class_names),
         )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Prediction:
-    """Predicted classes (int64 [N]) and class probabilities (float32 [N, 10])."""
+    """Predicted classes (int64 [N]), class probabilities (float32 [N, classes]) and, when the
+    model has them, each row's class name."""
 
     model_id: str
     classes: np.ndarray
     probabilities: np.ndarray
+    class_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.classes.shape[0])

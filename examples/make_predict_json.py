@@ -23,9 +23,9 @@ SIDE = 28
 
 
 def default_mnist_dir() -> Path:
-    """NNSVC_MNIST_DIR if set, else ../shared/data/mnist beside the repository."""
+    """NNSVC_MNIST_DIR if set, else the copy shipped in the repository (nncore/data/mnist)."""
     env = os.environ.get("NNSVC_MNIST_DIR")
-    return Path(env) if env else ROOT.parent / "shared" / "data" / "mnist"
+    return Path(env) if env else ROOT / "nncore" / "data" / "mnist"
 
 
 def read_test_image(mnist_dir: Path, index: int) -> tuple[bytes, int]:

@@ -1,4 +1,4 @@
-"""Downloading the four MNIST files from mirrors, verified by the sha256 of their content."""
+"""Downloading the four IDX files of MNIST (or a dataset in its layout) from mirrors, verified by sha256."""
 
 from __future__ import annotations
 
@@ -42,7 +42,14 @@ _FETCH_TIMEOUT = 30.0
 _MAX_DOWNLOAD = 64 * 1024 * 1024  # the largest file is ~10 MB compressed
 
 
-class MnistNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are missing and could not be downloaded; the message says what to do."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "dataset not found"
+
+
+class MnistNotFoundError(DatasetNotFoundError):
     """The MNIST files are missing and could not be downloaded; the message says what to do."""
 
     def __str__(self) -> str:
@@ -57,9 +64,12 @@ def find_idx_file(data_dir: Path, name: str) -> Path | None:
     return None
 
 
-def not_found_message(data_dir: Path, detail: str) -> str:
+def not_found_message(data_dir: Path, detail: str, dataset: str = "MNIST") -> str:
     """Return the message telling the user which directory to fill with which files."""
     files = ", ".join(MNIST_FILES)
+    if dataset != "MNIST":
+        return (f"{dataset} not found in {data_dir}: {detail}. Put its four IDX files there (raw or .gz): "
+                f"{files}; or allow downloading it (nn-server --allow-download).")
     return (
         f"MNIST not found in {data_dir}: {detail}. Put the four IDX files there (raw or .gz): {files}; "
         f"or download them with nncore.mnist.download_mnist({str(data_dir)!r}) or "
@@ -96,12 +106,12 @@ def _fetch_one(name: str, data_dir: Path, mirrors: Iterable[str], fetch: Callabl
             data = fetch(url)
             _verified(name, data, checksums)
         except Exception as exc:  # noqa: BLE001 - any failure of one mirror means: try the next
-            log.warning("MNIST: %s failed: %s", url, exc)
+            log.warning("%s failed: %s", url, exc)
             errors.append(f"{url}: {exc}")
             continue
         target = data_dir / (f"{name}.gz" if data[:2] == b"\x1f\x8b" else name)
         atomic_write_bytes(target, data)
-        log.info("MNIST: downloaded %s to %s", url, target)
+        log.info("downloaded %s to %s", url, target)
         return target
     return None
 
@@ -114,13 +124,26 @@ def download_mnist(
     checksums: Mapping[str, str] = MNIST_SHA256,
 ) -> list[Path]:
     """Fetch the missing MNIST files into data_dir, verified and written atomically; return new paths."""
+    return download_idx_files(data_dir, mirrors=mirrors, fetch=fetch, checksums=checksums)
+
+
+def download_idx_files(
+    data_dir: str | Path,
+    *,
+    mirrors: Iterable[str],
+    checksums: Mapping[str, str],
+    fetch: Callable[[str], bytes] | None = None,
+    dataset: str = "MNIST",
+    error: type[DatasetNotFoundError] = MnistNotFoundError,
+) -> list[Path]:
+    """Fetch the missing IDX files of `dataset` into data_dir, verified and written atomically."""
     data_dir = Path(data_dir)
     mirrors = tuple(mirrors)
     fetch = _urllib_fetch if fetch is None else fetch
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise MnistNotFoundError(not_found_message(data_dir, f"cannot create the directory ({exc})")) from exc
+        raise error(not_found_message(data_dir, f"cannot create the directory ({exc})", dataset)) from exc
     written, failed, errors = [], [], []
     for name in MNIST_FILES:
         if find_idx_file(data_dir, name) is not None:
@@ -132,5 +155,5 @@ def download_mnist(
             written.append(path)
     if failed:
         detail = f"could not download {', '.join(failed)} from {len(mirrors)} mirror(s) ({'; '.join(errors[-3:])})"
-        raise MnistNotFoundError(not_found_message(data_dir, detail))
+        raise error(not_found_message(data_dir, detail, dataset))
     return written

@@ -223,25 +223,29 @@ class ListJobsResponse(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("model_id", "input")
+    __slots__ = ("model_id", "input", "include_class_names")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     input: Tensor
-    def __init__(self, model_id: _Optional[str] = ..., input: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    include_class_names: bool
+    def __init__(self, model_id: _Optional[str] = ..., input: _Optional[_Union[Tensor, _Mapping]] = ..., include_class_names: _Optional[bool] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("model_id", "classes", "probabilities")
+    __slots__ = ("model_id", "classes", "probabilities", "class_names")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     classes: _containers.RepeatedScalarFieldContainer[int]
     probabilities: Tensor
-    def __init__(self, model_id: _Optional[str] = ..., classes: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model_id: _Optional[str] = ..., classes: _Optional[_Iterable[int]] = ..., probabilities: _Optional[_Union[Tensor, _Mapping]] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Architecture(_message.Message):
-    __slots__ = ("input_size", "hidden_size", "output_size", "activation", "dtype", "hidden_sizes", "batch_norm", "dropout", "parameter_count")
+    __slots__ = ("input_size", "hidden_size", "output_size", "activation", "dtype", "hidden_sizes", "batch_norm", "dropout", "parameter_count", "input_shape")
     INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_SIZE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +255,7 @@ class Architecture(_message.Message):
     BATCH_NORM_FIELD_NUMBER: _ClassVar[int]
     DROPOUT_FIELD_NUMBER: _ClassVar[int]
     PARAMETER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SHAPE_FIELD_NUMBER: _ClassVar[int]
     input_size: int
     hidden_size: int
     output_size: int
@@ -260,10 +265,11 @@ class Architecture(_message.Message):
     batch_norm: bool
     dropout: float
     parameter_count: int
-    def __init__(self, input_size: _Optional[int] = ..., hidden_size: _Optional[int] = ..., output_size: _Optional[int] = ..., activation: _Optional[str] = ..., dtype: _Optional[str] = ..., hidden_sizes: _Optional[_Iterable[int]] = ..., batch_norm: _Optional[bool] = ..., dropout: _Optional[float] = ..., parameter_count: _Optional[int] = ...) -> None: ...
+    input_shape: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, input_size: _Optional[int] = ..., hidden_size: _Optional[int] = ..., output_size: _Optional[int] = ..., activation: _Optional[str] = ..., dtype: _Optional[str] = ..., hidden_sizes: _Optional[_Iterable[int]] = ..., batch_norm: _Optional[bool] = ..., dropout: _Optional[float] = ..., parameter_count: _Optional[int] = ..., input_shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_id", "job_id", "name", "architecture", "config", "final_metrics", "create_time", "sha256", "size_bytes")
+    __slots__ = ("model_id", "job_id", "name", "architecture", "config", "final_metrics", "create_time", "sha256", "size_bytes", "dataset", "class_names")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +279,8 @@ class ModelInfo(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     job_id: str
     name: str
@@ -282,7 +290,9 @@ class ModelInfo(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     sha256: str
     size_bytes: int
-    def __init__(self, model_id: _Optional[str] = ..., job_id: _Optional[str] = ..., name: _Optional[str] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., final_metrics: _Optional[_Union[EpochMetrics, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+    dataset: str
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model_id: _Optional[str] = ..., job_id: _Optional[str] = ..., name: _Optional[str] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., final_metrics: _Optional[_Union[EpochMetrics, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., dataset: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

@@ -19,7 +19,7 @@ _FLAGS = {
     "--host": ("host", str, "interface to listen on"),
     "--port": ("port", int, "TCP port (0 picks a free one)"),
     "--state-dir": ("state_dir", Path, "directory for the job database, checkpoints and models"),
-    "--mnist-dir": ("mnist_dir", Path, "directory with the MNIST IDX files; None means nncore's per-user cache"),
+    "--mnist-dir": ("mnist_dir", Path, "directory with the MNIST IDX files; None means the copy embedded in nncore"),
     "--max-concurrent-jobs": ("max_concurrent_jobs", int, "training jobs run at the same time"),
     "--max-queued-jobs": ("max_queued_jobs", int, "jobs that may wait for a worker before Train gets "
                                                   "RESOURCE_EXHAUSTED"),
@@ -41,6 +41,8 @@ _FLAGS = {
                                                      "more in NNSVC_AUTH_TOKENS"),
     # networks of any depth (#12)
     "--max-parameters": ("max_parameters", int, "most trainable parameters of one network a job may ask for"),
+    "--data-dir": ("data_dir", Path, "directory of on-disk datasets, one folder each (fashion-mnist/), "
+                                     "downloads included; None means <state-dir>/data"),
 }
 
 
@@ -54,9 +56,10 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
         parser.add_argument(flag, dest=field, type=kind, default=getattr(defaults, field), help=text)
     download = parser.add_mutually_exclusive_group()
     download.add_argument("--allow-download", dest="allow_download", action="store_true",
-                          default=defaults.allow_download, help="download MNIST when it is missing")
+                          default=defaults.allow_download,
+                          help="download a missing dataset (MNIST in --mnist-dir, Fashion-MNIST), verified by sha256")
     download.add_argument("--no-download", dest="allow_download", action="store_false",
-                          default=argparse.SUPPRESS, help="never download MNIST; a missing dataset fails the job with what to do")
+                          default=argparse.SUPPRESS, help="never download; a missing dataset fails the job with what to do")
     parser.add_argument("--open-probes", action=argparse.BooleanOptionalAction, dest="open_probes",
                         default=defaults.open_probes,
                         help="health and reflection answer without a bearer token")

@@ -17,7 +17,7 @@ from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server import tls
 from server.auth import TokenAuthInterceptor, load_tokens
-from server.datasets import DatasetCache
+from server.datasets import DatasetRegistry, builtin_registry
 from server.interceptors import RpcInterceptor
 from server.jobs import JobManager
 from server.models import ModelStore
@@ -102,7 +102,7 @@ class NNServer:
 
 
 def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
-                  datasets: DatasetCache | None = None) -> tuple[NNServer, int]:
+                  datasets: DatasetRegistry | None = None) -> tuple[NNServer, int]:
     """Build (not start) a server bound to `address`; returns it and the bound port.
 
     A TLS or token setting that cannot work (unreadable PEM, key not matching the certificate,
@@ -119,7 +119,8 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         raise OSError(f"cannot use the state directory {state_dir}: {reason}; it must be "
                       "a writable directory (--state-dir / NNSVC_STATE_DIR)") from None
     if datasets is None:
-        datasets = DatasetCache(settings.mnist_dir, state_dir / "cache", settings.allow_download)
+        datasets = builtin_registry(settings.mnist_dir, settings.datasets_dir, state_dir / "cache",
+                                    settings.allow_download)
     models = ModelStore(state_dir / "models")
     serving = ServingGate(settings.serving_priority, max_yield=settings.serving_max_pause_ms / 1000)
     jobs = JobManager(settings, models, datasets, serving)

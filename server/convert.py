@@ -11,22 +11,12 @@ from nncore.multilayer import parameter_count
 from nncore.training import TrainConfig
 
 from protos import nn_service_pb2 as pb
+from server.datasets import DEFAULT_DATASET, DatasetEntry, DatasetRegistry, model_dataset
 from server.errors import InvalidArgument
 from server.records import JobRecord
 from server.settings import Settings
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Sizes of a dataset the server can train on."""
-
-    train_size: int
-    test_size: int
-    input_size: int
-    classes: int
-
-
-DATASETS = {"mnist": DatasetInfo(train_size=60000, test_size=10000, input_size=784, classes=10)}
 MAX_NAME_CHARS = 200
 MAX_LEARNING_RATE = 10.0
 DEFAULTS = choices.DEFAULTS
@@ -65,10 +55,10 @@ def _int(req: pb.TrainRequest, field: str, low: int, high: int, default: int | N
     return value
 
 
-def train_request_to_spec(req: pb.TrainRequest, settings: Settings) -> JobSpec:
-    """Validate a TrainRequest against the server's limits and resolve its defaults."""
-    dataset = _choice("dataset", req.dataset, tuple(DATASETS), "mnist")
-    info = DATASETS[dataset]
+def train_request_to_spec(req: pb.TrainRequest, settings: Settings, datasets: DatasetRegistry) -> JobSpec:
+    """Validate a TrainRequest against the server's limits and its dataset, and resolve its defaults."""
+    info = datasets.entry(req.dataset)
+    dataset = info.name
     if len(req.name) > MAX_NAME_CHARS:
         raise InvalidArgument(f"name must be at most {MAX_NAME_CHARS} characters; got {len(req.name)}")
     train_size = _int(req, "train_size", 1, info.train_size, info.train_size)
@@ -92,7 +82,7 @@ def train_request_to_spec(req: pb.TrainRequest, settings: Settings) -> JobSpec:
     return JobSpec(config=config, dataset=dataset, name=req.name)
 
 
-def _network_options(req: pb.TrainRequest, settings: Settings, info: DatasetInfo) -> dict:
+def _network_options(req: pb.TrainRequest, settings: Settings, info: DatasetEntry) -> dict:
     """The network's shape and regularisation from a request, within the server's limits."""
     if req.HasField("hidden_size") and req.hidden_sizes:
         raise InvalidArgument("set hidden_size (one hidden layer) or hidden_sizes (any number), not both")
@@ -145,7 +135,7 @@ def config_to_proto(config: dict) -> pb.TrainingConfig:
         activation=config["activation"],
         weight_init=config["weight_init"], optimizer=config["optimizer"],
         learning_rate=config["learning_rate"] or 0.0, batch_size=config["batch_size"],
-        epochs=config["epochs"], seed=config["seed"], dataset=config.get("dataset", "mnist"),
+        epochs=config["epochs"], seed=config["seed"], dataset=config.get("dataset", DEFAULT_DATASET),
         train_size=config.get("train_size") or 0, eval_size=config.get("eval_size") or 0,
         lr_schedule=config["lr_schedule"], sampling=config["sampling"])
 
@@ -189,6 +179,7 @@ def _old_parameter_count(arch: dict) -> int:
 def model_to_info(meta: dict) -> pb.ModelInfo:
     """A model.json dict -> ModelInfo."""
     arch = meta["architecture"]
+    dataset, input_shape, class_names = model_dataset(meta)
     info = pb.ModelInfo(
         model_id=meta["model_id"], job_id=meta["job_id"], name=meta.get("name", ""),
         architecture=pb.Architecture(
@@ -196,8 +187,10 @@ def model_to_info(meta: dict) -> pb.ModelInfo:
             output_size=arch["output_size"], activation=arch["activation"], dtype=arch["dtype"],
             hidden_sizes=arch.get("hidden_sizes") or [arch["hidden_size"]],
             batch_norm=arch.get("batch_norm", False), dropout=arch.get("dropout", 0.0),
-            parameter_count=arch.get("parameter_count") or _old_parameter_count(arch)),
-        config=config_to_proto(meta["config"]), sha256=meta["sha256"], size_bytes=meta["size_bytes"])
+            parameter_count=arch.get("parameter_count") or _old_parameter_count(arch),
+            input_shape=input_shape),
+        config=config_to_proto(meta["config"]), sha256=meta["sha256"], size_bytes=meta["size_bytes"],
+        dataset=dataset, class_names=class_names)
     if meta.get("final_metrics"):
         info.final_metrics.CopyFrom(epoch_to_proto(meta["final_metrics"]))
     _timestamp(info.create_time, meta["created"])

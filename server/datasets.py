@@ -1,21 +1,43 @@
-"""Datasets loaded once per process as read-only uint8 arrays, shared by every job."""
+"""The dataset registry: name -> entry (loader, input shape, classes, class names, checksums).
+
+Each dataset is loaded once per process, as read-only uint8 (or float32) rows shared by every
+job. Built in: `mnist` (embedded in nncore) and `fashion-mnist` (found on disk or downloaded);
+user datasets come and go through register() / unregister().
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from nncore.mnist import load_mnist
+from nncore.idxset import FASHION_MNIST, IdxSet
+from nncore.mnist import EMBEDDED_MNIST_DIR, MNIST
+
+from server.errors import FailedPrecondition, InvalidArgument
 
 log = logging.getLogger(__name__)
+
+#: Where Debian's dataset-fashion-mnist package puts the four files.
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+MNIST_INPUT_SHAPE = (28, 28)
+MNIST_CLASS_NAMES = tuple(str(digit) for digit in range(10))
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+DEFAULT_DATASET = "mnist"
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and test arrays: x as (N, 784) uint8 pixels, t as integer labels."""
+    """Training and test arrays: x as (N, features) uint8 pixels or float32, t as integer labels."""
 
     x_train: np.ndarray
     t_train: np.ndarray
@@ -26,41 +48,170 @@ class Dataset:
         return f"Dataset(train={self.x_train.shape}, test={self.x_test.shape})"
 
 
-class DatasetCache:
-    """Loads each dataset at most once (a failed load is retried by the next job)."""
+@dataclass(frozen=True)
+class DatasetEntry:
+    """What the server knows about a dataset before loading it; `loader` returns its four arrays."""
 
-    def __init__(self, mnist_dir: Path | None, cache_dir: Path | None, allow_download: bool = False) -> None:
-        self.mnist_dir = mnist_dir
-        self.cache_dir = cache_dir
-        self.allow_download = allow_download
-        self._lock = threading.Lock()
+    name: str
+    loader: Callable[[], Arrays] = field(repr=False, compare=False)
+    input_shape: tuple[int, ...]
+    class_names: tuple[str, ...]
+    train_size: int  # the most training rows a job may ask for
+    test_size: int   # the most test rows a job may evaluate
+    checksums: Mapping[str, str] = field(default_factory=dict, repr=False)
+    source: str = ""  # where the data comes from, for people
+    builtin: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject an entry that could not describe a dataset, naming the field."""
+        if not NAME_PATTERN.fullmatch(self.name):
+            raise ValueError(f"dataset name must match {NAME_PATTERN.pattern}; got {self.name!r}")
+        shape = tuple(int(d) for d in self.input_shape)
+        if not shape or min(shape) < 1:
+            raise ValueError(f"input_shape must be one or more positive sizes; got {self.input_shape!r}")
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))
+        if len(self.class_names) < 2:
+            raise ValueError(f"a dataset needs at least 2 classes; {self.name!r} has {len(self.class_names)}")
+        if self.train_size < 1 or self.test_size < 1:
+            raise ValueError(f"train_size and test_size must be >= 1; got {self.train_size}, {self.test_size}")
+
+    @property
+    def classes(self) -> int:
+        """Number of classes (labels are 0..classes-1)."""
+        return len(self.class_names)
+
+    @property
+    def input_size(self) -> int:
+        """Features per row: the product of input_shape."""
+        return math.prod(self.input_shape)
+
+
+class DatasetRegistry:
+    """Dataset entries by name, each loaded at most once (a failed load is retried by the next job)."""
+
+    def __init__(self, entries: Iterable[DatasetEntry] = ()) -> None:
+        self._lock = threading.Lock()  # guards the two dicts; loading holds _load_lock instead
+        self._load_lock = threading.Lock()  # one loader: other jobs wait instead of loading a copy
+        self._entries: dict[str, DatasetEntry] = {}
         self._loaded: dict[str, Dataset] = {}
+        for entry in entries:
+            self.register(entry)
 
     def __repr__(self) -> str:
-        return f"DatasetCache(mnist_dir={self.mnist_dir!r}, loaded={sorted(self._loaded)})"
+        return f"DatasetRegistry({self.names()}, loaded={sorted(self._loaded)})"
+
+    def register(self, entry: DatasetEntry) -> None:
+        """Add a dataset; FAILED_PRECONDITION if the name is taken."""
+        with self._lock:
+            if entry.name in self._entries:
+                raise FailedPrecondition(f"a dataset named {entry.name!r} already exists")
+            self._entries[entry.name] = entry
+
+    def unregister(self, name: str) -> DatasetEntry:
+        """Remove a user dataset (and its loaded arrays); built-in ones stay."""
+        entry = self.entry(name)
+        if entry.builtin:
+            raise FailedPrecondition(f"{name!r} is a built-in dataset and cannot be removed")
+        with self._lock:
+            self._entries.pop(entry.name, None)
+            self._loaded.pop(entry.name, None)
+        return entry
+
+    def names(self) -> list[str]:
+        """Every dataset name, sorted."""
+        with self._lock:
+            return sorted(self._entries)
+
+    def entries(self) -> list[DatasetEntry]:
+        """Every entry, sorted by name."""
+        with self._lock:
+            return [self._entries[name] for name in sorted(self._entries)]
+
+    def entry(self, name: str) -> DatasetEntry:
+        """The entry of `name` ("" means mnist); INVALID_ARGUMENT naming the known datasets."""
+        name = name.strip() or DEFAULT_DATASET
+        with self._lock:
+            entry = self._entries.get(name) or self._entries.get(name.lower())
+            if entry is None:
+                known = ", ".join(sorted(self._entries))
+                raise InvalidArgument(f"unknown dataset {name!r}; the server knows: {known}")
+            return entry
 
     def get(self, name: str) -> Dataset:
-        """The dataset `name` ("mnist"), loading it on first use."""
-        if name != "mnist":
-            raise ValueError(f"unknown dataset {name!r}; the server knows: mnist")
-        with self._lock:  # one loader; other jobs wait instead of loading a second copy
-            if name not in self._loaded:
-                self._loaded[name] = self._load_mnist()
-            return self._loaded[name]
+        """The arrays of dataset `name`, loading and checking them on first use."""
+        entry = self.entry(name)
+        with self._load_lock:
+            data = self._loaded.get(entry.name)
+            if data is None:
+                data = _load(entry)
+                with self._lock:
+                    if self._entries.get(entry.name) is entry:  # not unregistered meanwhile
+                        self._loaded[entry.name] = data
+            return data
 
-    def _load_mnist(self) -> Dataset:
-        """Parse MNIST as uint8 through nncore and freeze the arrays."""
-        if self.cache_dir is not None:
-            Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
+
+def model_dataset(meta: dict) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
+    """(dataset, input_shape, class_names) from a model.json; models saved before they were recorded are MNIST."""
+    return (meta.get("dataset", DEFAULT_DATASET), tuple(meta.get("input_shape", MNIST_INPUT_SHAPE)),
+            tuple(meta.get("class_names", MNIST_CLASS_NAMES)))
+
+
+def _load(entry: DatasetEntry) -> Dataset:
+    """Run the entry's loader, flatten the images to rows, check them, and freeze the arrays."""
+    x_train, t_train, x_test, t_test = entry.loader()
+    rows = []
+    for split, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
+        x = np.ascontiguousarray(x).reshape(len(x), -1)
+        if x.shape[1] != entry.input_size:
+            raise ValueError(f"dataset {entry.name}: {split} rows have {x.shape[1]} features; its "
+                             f"input shape {list(entry.input_shape)} needs {entry.input_size}")
+        if len(t) != len(x) or (len(t) and not 0 <= int(t.min()) <= int(t.max()) < entry.classes):
+            raise ValueError(f"dataset {entry.name}: {split} labels must be one per row, in 0..{entry.classes - 1}")
+        x.flags.writeable = False  # shared by every job: nobody may change it
+        t = np.asarray(t)
+        t.flags.writeable = False
+        rows += [x, t]
+    log.info("loaded dataset %s: %d training and %d test rows", entry.name, len(rows[0]), len(rows[2]))
+    return Dataset(*rows)
+
+
+def _idx_loader(spec: IdxSet, candidates: tuple[Path, ...], download_dir: Path | None,
+                cache_dir: Path | None) -> Callable[[], Arrays]:
+    """A loader reading spec's IDX files from the first complete folder, else downloading them."""
+    def load() -> Arrays:
+        """The four arrays, from the first folder that has all four files."""
+        found = next((d for d in candidates if spec.complete_in(d)), None)
+        folder = found or download_dir or candidates[0]
+        cache = cache_dir if cache_dir is not None else folder
+        Path(cache).mkdir(parents=True, exist_ok=True)
         try:
-            (x_train, t_train), (x_test, t_test) = load_mnist(
-                normalize=False, data_dir=self.mnist_dir, cache_dir=self.cache_dir,
-                download=self.allow_download)
+            a = spec.load(folder, cache, download=found is None and download_dir is not None)
         except ValueError as exc:  # a damaged file: nncore names it, we say what to do
-            raise ValueError(f"MNIST is unusable: {exc}. Replace the damaged file with an intact "
+            raise ValueError(f"{spec.name} is unusable: {exc}. Replace the damaged file with an intact "
                              f"copy (or delete it and run the server with --allow-download)") from None
-        arrays = [x_train, t_train, x_test, t_test]
-        for array in arrays:
-            array.flags.writeable = False  # shared by every job: nobody may change it
-        log.info("loaded MNIST: %d training and %d test images", len(x_train), len(x_test))
-        return Dataset(*arrays)
+        except FileNotFoundError as exc:
+            looked = ", ".join(str(d) for d in candidates)
+            raise type(exc)(f"{exc} (looked in: {looked})") from None
+        return a["x_train"], a["t_train"], a["x_test"], a["t_test"]
+    return load
+
+
+def builtin_registry(mnist_dir: Path | None, data_dir: Path, cache_dir: Path | None,
+                     allow_download: bool = False) -> DatasetRegistry:
+    """A registry of the built-in datasets: mnist (embedded unless mnist_dir) and fashion-mnist."""
+    mnist_folder = Path(mnist_dir) if mnist_dir is not None else EMBEDDED_MNIST_DIR
+    mnist = DatasetEntry(
+        name=DEFAULT_DATASET, input_shape=MNIST_INPUT_SHAPE, class_names=MNIST_CLASS_NAMES,
+        train_size=60000, test_size=10000, checksums=MNIST.checksums, builtin=True,
+        source=f"MNIST handwritten digits (LeCun, Cortes, Burges) in {mnist_folder}",
+        loader=_idx_loader(MNIST, (mnist_folder,),
+                           mnist_folder if allow_download and mnist_dir is not None else None, cache_dir))
+    fashion_dir = Path(data_dir) / "fashion-mnist"
+    fashion = DatasetEntry(
+        name="fashion-mnist", input_shape=(28, 28), class_names=FASHION_MNIST_CLASSES,
+        train_size=60000, test_size=10000, checksums=FASHION_MNIST.checksums, builtin=True,
+        source=f"Fashion-MNIST (Zalando Research) in {fashion_dir} or {DEBIAN_FASHION_MNIST_DIR}",
+        loader=_idx_loader(FASHION_MNIST, (fashion_dir, DEBIAN_FASHION_MNIST_DIR),
+                           fashion_dir if allow_download else None, cache_dir))
+    return DatasetRegistry([mnist, fashion])

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from server.datasets import DatasetCache
+from server.datasets import DatasetRegistry
 from server.errors import (FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted,
                            Unavailable)
 from server.ids import check_id, new_job_id
@@ -40,9 +40,10 @@ JOB_NICENESS = 10
 class JobManager:
     """Owns every job's lifecycle: submit, run (on a private executor), cancel, watch, recover."""
 
-    def __init__(self, settings: Settings, models: ModelStore, datasets: DatasetCache,
+    def __init__(self, settings: Settings, models: ModelStore, datasets: DatasetRegistry,
                  serving: ServingGate | None = None) -> None:
         self.settings = settings
+        self.datasets = datasets
         state_dir = Path(settings.state_dir)
         self._lock = threading.RLock()
         self._active: dict[str, ActiveJob] = {}
@@ -114,6 +115,7 @@ class JobManager:
                 raise ResourceExhausted(
                     f"the job queue is full: {busy} jobs running or queued (limit "
                     f"max_concurrent_jobs + max_queued_jobs = {capacity}); retry later or cancel a job")
+            self.datasets.entry(config["dataset"])  # still there: remove_dataset() takes this lock too
             record = JobRecord(job_id=new_job_id(), name=name, config=config, created=time.time(),
                                total_epochs=config["epochs"])
             try:
@@ -215,6 +217,23 @@ class JobManager:
         if job is not None:
             with job.changed:
                 job.changed.notify_all()
+
+    def jobs_using(self, dataset: str) -> list[str]:
+        """Ids of the queued or running jobs that train on `dataset` (a dataset they use must stay)."""
+        with self._lock:
+            jobs = list(self._active.values())
+        return [job.record.job_id for job in jobs
+                if job.record.config.get("dataset") == dataset and not job.snapshot().finished]
+
+    def remove_dataset(self, name: str):
+        """Unregister a user dataset unless a queued or running job uses it (FAILED_PRECONDITION
+        naming them); under the submit lock, so no job can start using it meanwhile."""
+        with self._lock:
+            users = self.jobs_using(self.datasets.entry(name).name)
+            if users:
+                raise FailedPrecondition(f"dataset {name!r} is used by queued or running job(s) "
+                                         f"{', '.join(users)}; cancel them or wait until they end")
+            return self.datasets.unregister(name)
 
     def state_of(self, job_id: str) -> str | None:
         """The state of a job, or None if there is no such job (used for model lookups)."""

@@ -8,9 +8,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from nncore.training import Progress, TrainConfig, TrainState, train
+from nncore.training import Progress, TrainConfig, TrainState, build_network, train
 
-from server.datasets import DatasetCache
+from server.datasets import DatasetRegistry
 from server.models import ModelStore
 from server.priority import ServingGate
 from server.records import (CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord)
@@ -89,7 +89,7 @@ class JobRunner:
     """Executes jobs on executor threads and records every change in the job store."""
 
     def __init__(self, store: JobStore, checkpoints: CheckpointStore, models: ModelStore,
-                 datasets: DatasetCache, on_done: Callable[[ActiveJob], None],
+                 datasets: DatasetRegistry, on_done: Callable[[ActiveJob], None],
                  serving: ServingGate | None = None) -> None:
         self._store, self._checkpoints, self._models = store, checkpoints, models
         self._datasets, self._on_done = datasets, on_done
@@ -148,7 +148,9 @@ class JobRunner:
         """Load the data and run nncore.train with progress, cancellation and checkpoints."""
         record = job.record
         config = TrainConfig.from_dict({k: v for k, v in record.config.items() if k != "dataset"})
-        data = self._datasets.get(record.config["dataset"])
+        entry = self._datasets.entry(record.config["dataset"])
+        data = self._datasets.get(entry.name)
+        net = build_network(config, entry.input_size, entry.classes)  # the output size is the entry's
         eta = _Eta()
 
         def on_epoch_end(state: TrainState) -> None:
@@ -163,7 +165,7 @@ class JobRunner:
             self._serving.wait_turn()
             return job.should_stop()
 
-        return train(config, data.x_train, data.t_train, data.x_test, data.t_test,
+        return train(config, data.x_train, data.t_train, data.x_test, data.t_test, net=net,
                      on_progress=lambda p: self._progress(job, p, eta), should_stop=should_stop,
                      on_epoch_end=on_epoch_end, resume=job.resume)
 
@@ -188,12 +190,13 @@ class JobRunner:
             stamped = job.stamped()
         self._write(job, *stamped)
 
-    @staticmethod
-    def _model_meta(record: JobRecord, net) -> dict:
-        """What model.json says about a model besides its checksum."""
+    def _model_meta(self, record: JobRecord, net) -> dict:
+        """What model.json says about a model besides its checksum (with its dataset's shape and classes)."""
+        entry = self._datasets.entry(record.config["dataset"])
         return {"job_id": record.job_id, "name": record.name, "architecture": net.architecture,
                 "config": record.config, "final_metrics": record.history[-1] if record.history else None,
-                "created": time.time()}
+                "created": time.time(), "dataset": entry.name, "input_shape": list(entry.input_shape),
+                "class_names": list(entry.class_names)}
 
     def transition(self, job: ActiveJob, state: str) -> None:
         """Move an active job to a non-final state (CANCELLING) and record it."""

@@ -74,7 +74,7 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
     @_unary
     def Train(self, request, context):
         """Validate the hyper-parameters and queue a job."""
-        spec = train_request_to_spec(request, self._settings)
+        spec = train_request_to_spec(request, self._settings, self._jobs.datasets)
         record = self._jobs.submit(spec.config_dict(), spec.name)
         return pb.TrainResponse(job_id=record.job_id, status=job_to_status(record))
 
@@ -85,19 +85,21 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
 
     @_unary
     def Predict(self, request, context):
-        """Classes and probabilities from a cached, frozen model."""
+        """Classes and probabilities (and class names if asked) from a cached, frozen model."""
         self._serving.enter()  # training steps wait until it is answered
         try:
-            batch = decode_input(request.input, self._settings.max_predict_rows)
             model_id = request.model_id
-            model = self._models.loaded(model_id)
+            model, spec = self._models.serving(model_id)
+            batch = decode_input(request.input, spec, self._settings.max_predict_rows)
             if len(batch.x) == 1:  # most Predicts: the lean path (Predictor.predict_one)
                 cls, probs = model.predict_one(batch.x)
-                return pb.PredictResponse(model_id=model_id, classes=(cls,),
-                                          probabilities=encode_row(probs, batch.as_floats))
-            probs = model.predict_proba(batch.x)
-            return pb.PredictResponse(model_id=model_id, classes=probs.argmax(axis=1).tolist(),
-                                      probabilities=encode_probabilities(probs, batch.as_floats))
+                classes, tensor = (cls,), encode_row(probs, batch.as_floats)
+            else:
+                probs = model.predict_proba(batch.x)
+                classes, tensor = probs.argmax(axis=1).tolist(), encode_probabilities(probs, batch.as_floats)
+            names = [spec.class_names[c] for c in classes] if request.include_class_names else ()
+            return pb.PredictResponse(model_id=model_id, classes=classes, probabilities=tensor,
+                                      class_names=names)
         finally:
             self._serving.leave()
 

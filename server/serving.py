@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from nncore.predictor import Predictor
 
+from server.datasets import model_dataset
 from server.errors import DataLoss, FailedPrecondition, NotFound
 from server.ids import check_id
 from server.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, JobManager
 from server.models import ModelStore
 from server.records import FINAL_STATES
+from server.tensors import InputSpec
 
 
 class ModelRegistry:
@@ -17,6 +19,7 @@ class ModelRegistry:
     def __init__(self, models: ModelStore, jobs: JobManager) -> None:
         self._models = models
         self._jobs = jobs
+        self._specs: dict[str, tuple[Predictor, InputSpec]] = {}  # model id -> (model, its input spec)
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self._models!r})"
@@ -31,6 +34,17 @@ class ModelRegistry:
         if model is None:
             self._missing(model_id)
         return model
+
+    def serving(self, model_id: str) -> tuple[Predictor, InputSpec]:
+        """The frozen model and the inputs it accepts; the hot path is two dict lookups."""
+        model = self.loaded(model_id)
+        known = self._specs.get(model_id)
+        if known is not None and known[0] is model:  # a model reloaded since gets a fresh spec
+            return model, known[1]
+        _, input_shape, class_names = model_dataset(self.meta(model_id))
+        spec = InputSpec(input_shape, class_names)
+        self._specs[model_id] = (model, spec)
+        return model, spec
 
     def meta(self, model_id: str) -> dict:
         """The stored metadata of a model."""

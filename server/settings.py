@@ -29,9 +29,9 @@ class Settings:
     state_dir: Path = Path("./state")
     """Directory for the job database, checkpoints and models (NNSVC_STATE_DIR)."""
     mnist_dir: Path | None = None
-    """Directory holding the MNIST IDX files; None means nncore's per-user cache (NNSVC_MNIST_DIR)."""
+    """Directory holding the MNIST IDX files; None means the copy embedded in nncore (NNSVC_MNIST_DIR)."""
     allow_download: bool = False
-    """Whether a missing MNIST may be downloaded (NNSVC_ALLOW_DOWNLOAD)."""
+    """Whether a missing dataset (MNIST in mnist_dir, Fashion-MNIST) may be downloaded (NNSVC_ALLOW_DOWNLOAD)."""
     max_concurrent_jobs: int = 2
     """Training jobs that run at the same time (NNSVC_MAX_CONCURRENT_JOBS)."""
     max_queued_jobs: int = 16
@@ -72,12 +72,17 @@ class Settings:
     # --- networks of any depth (#12) ---
     max_parameters: int = 20_000_000
     """Most trainable parameters of one network a job may ask for (NNSVC_MAX_PARAMETERS)."""
+    # --- datasets (issue 13) ---
+    data_dir: Path | None = None
+    """Directory of on-disk datasets, one folder each (fashion-mnist/), where downloads go too;
+    None means <state_dir>/data (NNSVC_DATA_DIR)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
         object.__setattr__(self, "state_dir", Path(self.state_dir))
-        if self.mnist_dir is not None:
-            object.__setattr__(self, "mnist_dir", Path(self.mnist_dir))
+        for name in ("mnist_dir", "data_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         object.__setattr__(self, "log_level", str(self.log_level).upper())
         self._check_access()
         _check_range("port", self.port, 0, 65535)
@@ -111,6 +116,11 @@ class Settings:
         if not all(isinstance(t, str) and t and not re.search(r"[\s,]", t) for t in tokens):
             raise ValueError("auth_tokens must be non-empty strings without spaces or commas")
         object.__setattr__(self, "auth_tokens", tokens)
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Where on-disk datasets are looked for and downloaded: data_dir or <state_dir>/data."""
+        return self.data_dir if self.data_dir is not None else self.state_dir / "data"
 
     @property
     def auth_enabled(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import NamedTuple
 
@@ -10,19 +11,33 @@ import numpy as np
 from protos import nn_service_pb2 as pb
 from server.errors import InvalidArgument
 
-INPUT_SIZE = 784
-IMAGE_SHAPE = (28, 28)
 MAX_ABS_INPUT = 1e6  # far beyond pixel scale; keeps scores finite in float32
-_SHAPES = "[N, 784] or [N, 28, 28]"
-_ONE_IMAGE_SHAPES = ([1, INPUT_SIZE], [1, *IMAGE_SHAPE])
 _DTYPE_NAMES = {pb.DTYPE_UNSPECIFIED: "UNSPECIFIED (float32)", pb.DTYPE_FLOAT32: "FLOAT32",
                 pb.DTYPE_UINT8: "UINT8"}
 
 
-class Batch(NamedTuple):
-    """A decoded Predict input: rows of 784 features, and how the answer should be encoded."""
+class InputSpec:
+    """The inputs a model accepts, [N, *input_shape] or [N, features], precomputed once per model
+    so that the batch-1 check stays a few operations; also the class names its answers can carry."""
 
-    x: np.ndarray          # (N, 784) float32 or uint8, possibly a read-only view of the message
+    __slots__ = ("input_shape", "features", "one_row_shapes", "shapes_text", "class_names")
+
+    def __init__(self, input_shape: tuple[int, ...], class_names: tuple[str, ...] = ()) -> None:
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.features = math.prod(self.input_shape)
+        self.one_row_shapes = ([1, self.features], [1, *self.input_shape])
+        flat, full = f"[N, {self.features}]", f"[N, {', '.join(map(str, self.input_shape))}]"
+        self.shapes_text = flat if flat == full else f"{flat} or {full}"
+        self.class_names = tuple(class_names)
+
+    def __repr__(self) -> str:
+        return f"InputSpec({self.shapes_text}, {len(self.class_names)} class names)"
+
+
+class Batch(NamedTuple):
+    """A decoded Predict input: rows of the model's features, and how the answer should be encoded."""
+
+    x: np.ndarray          # (N, features) float32 or uint8, possibly a read-only view of the message
     as_floats: bool        # answer with float_data (input came as float_data)
 
     @property
@@ -31,11 +46,11 @@ class Batch(NamedTuple):
         return self.x.dtype == np.uint8
 
 
-def _rows(tensor: pb.Tensor, max_rows: int) -> int:
-    """Check the shape and return the number of rows N."""
+def _rows(tensor: pb.Tensor, spec: InputSpec, max_rows: int) -> int:
+    """Check the shape against the model's and return the number of rows N."""
     shape = tuple(tensor.shape)
-    if not (len(shape) == 2 and shape[1] == INPUT_SIZE) and not (len(shape) == 3 and shape[1:] == IMAGE_SHAPE):
-        raise InvalidArgument(f"input shape must be {_SHAPES}; got {list(shape)}")
+    if len(shape) < 2 or (shape[1:] != spec.input_shape and shape[1:] != (spec.features,)):
+        raise InvalidArgument(f"input shape must be {spec.shapes_text} for this model; got {list(shape)}")
     rows = shape[0]
     if rows < 1:
         raise InvalidArgument(f"input batch is empty: shape {list(shape)}; send 1 to {max_rows} rows")
@@ -44,15 +59,16 @@ def _rows(tensor: pb.Tensor, max_rows: int) -> int:
     return rows
 
 
-def decode_input(tensor: pb.Tensor, max_rows: int) -> Batch:
-    """Validate a Predict input tensor and view it as (N, 784) float32 or uint8."""
+def decode_input(tensor: pb.Tensor, spec: InputSpec, max_rows: int) -> Batch:
+    """Validate a Predict input tensor against the model's spec and view it as (N, features)."""
     raw = tensor.raw_data  # read once: every read of a bytes field copies it out of the message
+    features = spec.features
     # The SDK's common request, one uint8 image, checked in a few operations (the full checks
     # below accept exactly the same requests, in ten times as many).
-    if (len(raw) == INPUT_SIZE and tensor.dtype == pb.DTYPE_UINT8 and tensor.shape in _ONE_IMAGE_SHAPES
+    if (len(raw) == features and tensor.dtype == pb.DTYPE_UINT8 and tensor.shape in spec.one_row_shapes
             and not tensor.float_data):
-        return Batch(np.ndarray((1, INPUT_SIZE), np.uint8, raw), False)
-    rows = _rows(tensor, max_rows)
+        return Batch(np.ndarray((1, features), np.uint8, raw), False)
+    rows = _rows(tensor, spec, max_rows)
     n_floats = len(tensor.float_data)
     if n_floats and raw:
         raise InvalidArgument("input must carry exactly one of float_data or raw_data, not both")
@@ -62,26 +78,26 @@ def decode_input(tensor: pb.Tensor, max_rows: int) -> Batch:
     if dtype not in _DTYPE_NAMES:
         raise InvalidArgument(f"input dtype must be one of {', '.join(_DTYPE_NAMES.values())}; got {dtype}")
     if n_floats:
-        return Batch(_from_floats(tensor, rows, n_floats), as_floats=True)
+        return Batch(_from_floats(tensor, rows, features, n_floats), as_floats=True)
     itemsize = 1 if dtype == pb.DTYPE_UINT8 else 4
-    if len(raw) != rows * INPUT_SIZE * itemsize:
+    if len(raw) != rows * features * itemsize:
         raise InvalidArgument(f"raw_data has {len(raw)} bytes; shape {list(tensor.shape)} "
-                              f"of {_DTYPE_NAMES[dtype]} needs {rows * INPUT_SIZE * itemsize}")
+                              f"of {_DTYPE_NAMES[dtype]} needs {rows * features * itemsize}")
     if itemsize == 1:  # pixels: a view of the message bytes; the model's W1 is pre-scaled by 1/255
-        return Batch(np.frombuffer(raw, dtype=np.uint8).reshape(rows, INPUT_SIZE), False)
-    x = np.frombuffer(raw, dtype="<f4").reshape(rows, INPUT_SIZE)
+        return Batch(np.frombuffer(raw, dtype=np.uint8).reshape(rows, features), False)
+    x = np.frombuffer(raw, dtype="<f4").reshape(rows, features)
     _check_finite(x)
     return Batch(x, False)
 
 
-def _from_floats(tensor: pb.Tensor, rows: int, n_floats: int) -> np.ndarray:
-    """float_data as (N, 784) float32 (one conversion from the packed field)."""
+def _from_floats(tensor: pb.Tensor, rows: int, features: int, n_floats: int) -> np.ndarray:
+    """float_data as (N, features) float32 (one conversion from the packed field)."""
     if tensor.dtype == pb.DTYPE_UINT8:
         raise InvalidArgument("float_data is float32: dtype must be FLOAT32 or UNSPECIFIED, not UINT8")
-    if n_floats != rows * INPUT_SIZE:
+    if n_floats != rows * features:
         raise InvalidArgument(f"float_data has {n_floats} values; shape "
-                              f"{list(tensor.shape)} needs {rows * INPUT_SIZE}")
-    x = np.asarray(tensor.float_data, dtype=np.float32).reshape(rows, INPUT_SIZE)
+                              f"{list(tensor.shape)} needs {rows * features}")
+    x = np.asarray(tensor.float_data, dtype=np.float32).reshape(rows, features)
     _check_finite(x)
     return x
 
@@ -112,7 +128,7 @@ def encode_row(probs: list[float], as_floats: bool) -> pb.Tensor:
 
 
 def encode_array(x: np.ndarray, *, as_floats: bool = False) -> pb.Tensor:
-    """A (N, 784) float32 or uint8 array -> Tensor (for tests and tools)."""
+    """A (N, ...) float32 or uint8 array -> Tensor (for tests and tools)."""
     if x.dtype == np.uint8:
         return pb.Tensor(shape=list(x.shape), dtype=pb.DTYPE_UINT8, raw_data=x.tobytes())
     x = np.ascontiguousarray(x, dtype="<f4")

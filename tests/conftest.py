@@ -1,4 +1,5 @@
-"""Shared fixtures: real servers on port 0 over a shared MNIST, a stub, and one trained model."""
+"""Shared fixtures: real servers on port 0 over the embedded MNIST (and a tiny generated dataset),
+a stub, and one trained model; plus the CI skip policy (tests/skip_policy.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pytest
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server import NNServer, Settings, create_server
-from server.datasets import DatasetCache
+from nncore.mnist import EMBEDDED_MNIST_DIR
+from server.datasets import DatasetRegistry, builtin_registry
+from tests.datasets_testutils import tiny_entry
+from tests.skip_policy import pytest_configure  # noqa: F401 - in CI, a skip not on the allowed list fails
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,20 +60,20 @@ class TrainedModel(NamedTuple):
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The read-only MNIST IDX files at ../shared/data/mnist (relative to the repo root)."""
-    path = (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
-    if not path.is_dir():
-        pytest.skip(f"MNIST not found at {path}")
-    return path
+    """The MNIST IDX files embedded in nncore (nncore/data/mnist); never skipped: they ship with the repo."""
+    return EMBEDDED_MNIST_DIR
 
 
 @pytest.fixture(scope="session")
-def mnist_cache(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> DatasetCache:
-    """One in-memory MNIST for every server of the session (parsed once)."""
-    return DatasetCache(mnist_dir, tmp_path_factory.mktemp("mnist-cache"), allow_download=False)
+def mnist_cache(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> DatasetRegistry:
+    """One dataset registry for every server of the session: the built-ins (each parsed once) + "tiny"."""
+    registry = builtin_registry(mnist_dir, tmp_path_factory.mktemp("data"),
+                                tmp_path_factory.mktemp("dataset-cache"), allow_download=False)
+    registry.register(tiny_entry())
+    return registry
 
 
-def start_server(settings: Settings, datasets: DatasetCache | None) -> RunningServer:
+def start_server(settings: Settings, datasets: DatasetRegistry | None) -> RunningServer:
     """Create and start a server on a free loopback port."""
     server, port = create_server(settings, "127.0.0.1:0", datasets=datasets)
     server.start()
@@ -77,11 +81,11 @@ def start_server(settings: Settings, datasets: DatasetCache | None) -> RunningSe
 
 
 @pytest.fixture
-def make_server(tmp_path: Path, mnist_dir: Path, mnist_cache: DatasetCache):
+def make_server(tmp_path: Path, mnist_dir: Path, mnist_cache: DatasetRegistry):
     """make_server(**settings_overrides) -> RunningServer; every server is stopped at teardown.
 
-    Defaults: a fresh state_dir under tmp_path, the shared MNIST (parsed once per session)
-    and TEST_SETTINGS. Overriding mnist_dir or allow_download gives the server its own loader.
+    Defaults: a fresh state_dir under tmp_path, the session's registry (embedded MNIST parsed once,
+    "tiny") and TEST_SETTINGS. Overriding mnist_dir or allow_download gives the server its own.
     """
     started: list[RunningServer] = []
     counter = itertools.count()
@@ -122,22 +126,29 @@ def wait_for_job(stub: pb_grpc.NNServiceStub, job_id: str, timeout: float = TRAI
     return last
 
 
-@pytest.fixture(scope="session")
-def trained_model(mnist_dir: Path, mnist_cache: DatasetCache,
-                  tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """A session server holding one small MNIST model (784-32-10, 2 epochs on 5000 images)."""
-    settings = Settings(**{**TEST_SETTINGS, "state_dir": tmp_path_factory.mktemp("trained"),
-                           "mnist_dir": mnist_dir})
-    running = start_server(settings, mnist_cache)
+def _shared_model(state_dir: Path, datasets: DatasetRegistry, request: pb.TrainRequest):
+    """Start a server, train one model on it, and yield TrainedModel; the server stops afterwards."""
+    running = start_server(Settings(**{**TEST_SETTINGS, "state_dir": state_dir}), datasets)
     try:
         with grpc.insecure_channel(running.target) as channel:
             stub = pb_grpc.NNServiceStub(channel)
-            job_id = stub.Train(pb.TrainRequest(
-                name="shared test model", hidden_size=32, epochs=2, train_size=5000, eval_size=2000,
-                seed=1)).job_id
-            status = wait_for_job(stub, job_id)
+            status = wait_for_job(stub, stub.Train(request).job_id)
         if status.state != pb.JOB_STATE_SUCCEEDED:
             raise RuntimeError(f"training the shared test model failed: {status}")
         yield TrainedModel(running, status.model_id)
     finally:
         running.stop(0)
+
+
+@pytest.fixture(scope="session")
+def trained_model(mnist_cache: DatasetRegistry, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """A session server holding one small MNIST model (784-32-10, 2 epochs on 5000 images)."""
+    yield from _shared_model(tmp_path_factory.mktemp("trained"), mnist_cache, pb.TrainRequest(
+        name="shared test model", hidden_size=32, epochs=2, train_size=5000, eval_size=2000, seed=1))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(mnist_cache: DatasetRegistry, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """A session server holding a model of the generated "tiny" dataset (28x28, classes c0..c9)."""
+    yield from _shared_model(tmp_path_factory.mktemp("tiny"), mnist_cache, pb.TrainRequest(
+        name="tiny test model", dataset="tiny", hidden_size=16, epochs=2, seed=1))

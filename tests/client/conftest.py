@@ -31,7 +31,8 @@ def nnctl(capsys) -> Callable[..., tuple[int, str, str]]:
     return run
 
 
-TINY_JOB = dict(hidden_size=16, epochs=2, train_size=1000, eval_size=500, seed=3)
+#: A quick job on the generated "tiny" dataset (the data is not the point of these tests).
+TINY_JOB = dict(dataset="tiny", hidden_size=16, epochs=2, seed=3)
 #: A job long enough to still be running when the test cancels it.
 LONG_JOB = dict(hidden_size=64, epochs=50, seed=4)
 

@@ -10,6 +10,7 @@ import pytest
 
 from client import JobStatus
 from client.plot import plot_curves
+from tests.datasets_testutils import tiny_arrays
 
 from .conftest import LONG_JOB, TINY_JOB
 
@@ -211,3 +212,16 @@ def test_train_help_lists_nncores_choices(nnctl, capsys):
     text = capsys.readouterr().out
     assert " | ".join(f"{v} (default)" if v == "adam" else v for v in choices.OPTIMIZERS) in " ".join(text.split())
     assert "--hidden-sizes" in text and "--batch-norm" in text and "--weight-decay" in text
+def test_predict_prints_the_class_name_when_the_model_has_names(nnctl, tiny_model, tmp_path):
+    _, _, x_test, _ = tiny_arrays()
+    one = tmp_path / "one.npy"
+    np.save(one, x_test[0])
+    on = ["--target", tiny_model.server.target]
+    code, out, _ = nnctl(*on, "predict", tiny_model.model_id, one)
+    header, row = out.splitlines()[0].split(), out.splitlines()[1].split()
+    assert code == 0 and header[:3] == ["INPUT", "CLASS", "NAME"] and row[2] == f"c{row[1]}"
+    code, out, _ = nnctl(*on, "--json", "predict", tiny_model.model_id, one)
+    (record,) = json.loads(out)
+    assert code == 0 and record["class_name"] == f"c{record['class']}"
+    code, out, _ = nnctl(*on, "model", tiny_model.model_id)
+    assert code == 0 and "dataset:" in out and "tiny" in out and "c0, c1" in out and "28x28" in out

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from client import mnist as client_mnist
 from client.errors import INSTALL_HINT, MissingExtraError
 from client.images import load_images, load_picture
 from client.mnist import TEST_IMAGES, TEST_LABELS, load_test_image, resolve_dir
@@ -69,8 +70,16 @@ def test_npy_files_single_and_batch(tmp_path):
     one, batch = tmp_path / "one.npy", tmp_path / "batch.npy"
     np.save(one, _digit())
     np.save(batch, np.stack([_digit(), 255 - _digit()]).reshape(2, 784))
-    assert load_images(one).shape == (1, 28, 28)
+    assert load_images(one).shape == (28, 28)  # as stored: the SDK makes one input a batch of one
     assert np.array_equal(load_images(batch)[1], (255 - _digit()).ravel())
+
+
+def test_pictures_take_the_models_square_shape_and_nothing_else(tmp_path):
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - _digit()).resize((56, 56)).save(path)  # dark on light, twice the size
+    assert load_images(path, (14, 14)).shape == (1, 14, 14)
+    with pytest.raises(ValueError, match=r"square images; .* shape \[5\]"):
+        load_images(path, (5,))
 
 
 def test_pickled_npy_is_refused(tmp_path):
@@ -125,9 +134,12 @@ def test_idx_reader_rejects_wrong_magic_and_missing_files(tmp_path):
         load_test_image(tmp_path, 0)
 
 
-def test_mnist_dir_comes_from_the_flag_then_the_environment(tmp_path):
+def test_mnist_dir_comes_from_the_flag_then_the_environment_then_the_embedded_copy(tmp_path, monkeypatch,
+                                                                                    mnist_dir):
     assert resolve_dir(tmp_path, {}) == tmp_path
     assert resolve_dir(None, {"NNSVC_MNIST_DIR": str(tmp_path)}) == tmp_path
+    assert resolve_dir(None, {}) == client_mnist.EMBEDDED_MNIST_DIR == mnist_dir  # found without nncore
+    monkeypatch.setattr(client_mnist, "EMBEDDED_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(ValueError, match="--mnist-dir"):
         resolve_dir(None, {})
 

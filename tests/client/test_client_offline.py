@@ -102,7 +102,7 @@ def test_local_errors_exit_1_with_a_message(nnctl, closed_target, tmp_path, monk
     monkeypatch.delenv("NNSVC_MNIST_DIR", raising=False)
     cases = [
         (["predict", "m"], "at least one FILE or --mnist-test"),
-        (["predict", "m", "--mnist-test", "0"], "NNSVC_MNIST_DIR"),
+        (["predict", "m", "--mnist-test", "0", "--mnist-dir", str(tmp_path)], "t10k-images-idx3-ubyte"),
         (["predict", "m", str(tmp_path / "missing.npy")], "missing.npy"),
         (["--tls-ca", str(tmp_path / "ca.pem"), "health"], "ca.pem"),
         (["--tls-cert", __file__, "health"], "give both or neither"),

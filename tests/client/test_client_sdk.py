@@ -10,6 +10,8 @@ import pytest
 
 from client import NNClient, NNServiceError
 from client.mnist import load_test_image
+from server.datasets import DatasetRegistry
+from tests.datasets_testutils import tiny_arrays, tiny_entry
 
 from .conftest import LONG_JOB, TINY_JOB
 
@@ -184,3 +186,22 @@ def test_a_deep_network_from_the_sdk(client):
     assert arch.layers == "784-24-12-10" and arch.batch_norm
     assert arch.parameter_count == 784 * 24 + 24 + 24 * 12 + 12 + 12 * 10 + 10 + 2 * (24 + 12)
     assert _code(lambda: client.train(hidden_size=8, hidden_sizes=[8])) == grpc.StatusCode.INVALID_ARGUMENT
+def test_a_model_of_another_shape_with_class_names(make_server):
+    names, shape = ("cat", "dog", "fish"), (3, 4)
+    server = make_server(datasets=DatasetRegistry([tiny_entry("shapes", input_shape=shape, class_names=names)]))
+    _, _, x_test, t_test = tiny_arrays(shape, len(names))
+    with NNClient(server.target, timeout=30) as sdk:
+        job_id, _ = sdk.train(dataset="shapes", hidden_size=16, epochs=5, batch_size=20, seed=0)
+        model_id = sdk.wait(job_id, progress=False).model_id
+        info = sdk.get_model(model_id)
+        assert (info.dataset, info.class_names, info.architecture.input_shape) == ("shapes", names, shape)
+        batch = sdk.predict(model_id, x_test[:40])
+        assert batch.class_names == tuple(names[c] for c in batch.classes)
+        assert batch.probabilities.shape == (40, 3) and np.mean(batch.classes == t_test[:40]) > 0.9
+        flat = sdk.predict(model_id, x_test[:40].reshape(40, 12) / 255.0)
+        assert np.array_equal(flat.classes, batch.classes)
+        one = sdk.predict(model_id, x_test[0])  # one input of the model's shape: a batch of one
+        assert len(one) == 1 and one.class_names == (names[int(one.classes[0])],)
+        with pytest.raises(NNServiceError) as info:
+            sdk.predict(model_id, np.zeros((28, 28), np.uint8))
+        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and "[N, 12] or [N, 3, 4]" in str(info.value)

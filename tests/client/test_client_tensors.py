@@ -11,6 +11,7 @@ from client.tensors import (
     as_image_batch,
     decode_tensor,
     encode_images,
+    one_input_shapes,
     rows_per_request,
     split_rows,
 )
@@ -21,12 +22,18 @@ def _rng():
     return np.random.default_rng(1234)
 
 
-@pytest.mark.parametrize("shape", [(784,), (28, 28)])
-def test_one_image_becomes_a_batch_of_one(shape):
+@pytest.mark.parametrize("model_shape, shape", [
+    ((28, 28), (784,)), ((28, 28), (28, 28)), ((3, 4), (12,)), ((3, 4), (3, 4)), ((5,), (5,))])
+def test_one_input_of_the_models_shape_becomes_a_batch_of_one(model_shape, shape):
     image = _rng().integers(0, 256, size=shape, dtype=np.uint8)
-    batch = as_image_batch(image)
+    batch = as_image_batch(image, one_input_shapes(model_shape))
     assert batch.shape == (1, *shape)
     assert np.array_equal(batch[0], image)
+
+
+def test_without_the_models_shape_nothing_is_reshaped():
+    image = _rng().integers(0, 256, size=(28, 28), dtype=np.uint8)
+    assert as_image_batch(image).shape == (28, 28)  # the server judges (and refuses) it
 
 
 def test_uint8_is_kept_and_float64_becomes_float32():

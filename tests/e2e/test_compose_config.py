@@ -12,7 +12,8 @@ from walkthrough import ROOT
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Variables that change what the file resolves to; cleared so the defaults are tested.
-_OURS = ("NNSVC_PORT", "NNSVC_MNIST_HOST_DIR", "NNSVC_IMAGE", "BASE_IMAGE", "NNSVC_ALLOW_DOWNLOAD")
+_OURS = ("NNSVC_PORT", "NNSVC_DATA_HOST_DIR", "NNSVC_MNIST_DIR", "NNSVC_IMAGE", "BASE_IMAGE",
+         "NNSVC_ALLOW_DOWNLOAD")
 
 
 @pytest.fixture
@@ -43,17 +44,18 @@ def test_defaults_publish_on_loopback_with_named_volumes(compose):
     text = compose("config")
     assert "127.0.0.1:50051:50051/tcp" in text
     assert "nnservice-state:/var/lib/nnservice:rw" in text
-    assert "nnservice-mnist:/var/lib/nnservice-mnist:rw" in text
+    assert "nnservice-data:/var/lib/nnservice-data:rw" in text
     assert "BASE_IMAGE: python:3.12-slim" in text
     assert "restart: unless-stopped" in text
     assert "grpc_health" in text
 
 
-def test_variables_move_the_port_and_bind_a_local_mnist(compose, tmp_path):
-    """NNSVC_PORT and NNSVC_MNIST_HOST_DIR reach the port mapping and the MNIST mount."""
-    text = compose("config", NNSVC_PORT="6123", NNSVC_MNIST_HOST_DIR=str(tmp_path),
-                   BASE_IMAGE="localhost/debian-python:bookworm")
+def test_variables_move_the_port_and_bind_a_local_data_folder(compose, tmp_path):
+    """NNSVC_PORT and NNSVC_DATA_HOST_DIR reach the port mapping and the data mount."""
+    text = compose("config", NNSVC_PORT="6123", NNSVC_DATA_HOST_DIR=str(tmp_path),
+                   NNSVC_MNIST_DIR="/var/lib/nnservice-data/mnist", BASE_IMAGE="localhost/debian-python:bookworm")
     assert "127.0.0.1:6123:50051/tcp" in text
-    assert f"{tmp_path}:/var/lib/nnservice-mnist:rw" in text
-    assert "nnservice-mnist:/var/lib/nnservice-mnist" not in text
+    assert f"{tmp_path}:/var/lib/nnservice-data:rw" in text
+    assert "nnservice-data:/var/lib/nnservice-data" not in text
+    assert "NNSVC_MNIST_DIR: /var/lib/nnservice-data/mnist" in text
     assert "BASE_IMAGE: localhost/debian-python:bookworm" in text

@@ -52,22 +52,15 @@ def _serve(tmp_path: Path, *make_args: str, **env: str) -> str:
     return output
 
 
-def test_serve_uses_the_shared_mnist_when_present(tmp_path, mnist_dir):
-    """No NNSVC_MNIST_DIR: ../shared/data/mnist, named in the log; state in STATE_DIR."""
+def test_serve_uses_the_embedded_mnist(tmp_path):
+    """No NNSVC_MNIST_DIR: the copy in nncore/data/mnist, named in the log; state in STATE_DIR."""
     output = _serve(tmp_path)
-    assert "make serve: MNIST from ../shared/data/mnist (the shared folder" in output
-    assert "make serve: nn-server on port" in output
+    assert "make serve: MNIST from the copy embedded in nncore/data/mnist" in output
+    assert "make serve: nn-server on port" in output and "--allow-download" not in output
     assert (tmp_path / "state").is_dir()
 
 
 def test_serve_prefers_nnsvc_mnist_dir(tmp_path, mnist_dir):
-    """NNSVC_MNIST_DIR wins over the shared folder."""
+    """NNSVC_MNIST_DIR wins over the embedded copy."""
     output = _serve(tmp_path, NNSVC_MNIST_DIR=str(mnist_dir))
     assert f"make serve: MNIST from NNSVC_MNIST_DIR={mnist_dir}" in output
-
-
-def test_serve_falls_back_to_the_user_cache_with_download(tmp_path):
-    """Neither: the per-user cache (here under a temporary XDG_CACHE_HOME), download allowed."""
-    output = _serve(tmp_path, f"SHARED_MNIST={tmp_path / 'absent'}",
-                    XDG_CACHE_HOME=str(tmp_path / "cache"))
-    assert f"MNIST from the per-user cache {tmp_path / 'cache'}/nnservice/mnist" in output

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from nncore.download import MNIST_FILES
+from nncore.mnist import EMBEDDED_MNIST_DIR
 
-#: The shared, read-only MNIST directory next to the repository.
-MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared/data/mnist"
+#: The MNIST copy shipped inside the package (nncore/data/mnist).
+MNIST_DIR = EMBEDDED_MNIST_DIR
 
 _CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B,
           np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}

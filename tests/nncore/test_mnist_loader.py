@@ -1,15 +1,18 @@
 """load_mnist on tiny IDX files the test writes: formats, .npz cache, data directory resolution."""
 
+import gzip
+import hashlib
 import logging
 import os
+import re
 import zipfile
 
 import numpy as np
 import pytest
 from nncore_testutils import MNIST_DIR, write_fake_mnist, write_idx
 
-from nncore import mnist
-from nncore.mnist import CACHE_NAME, MNIST_FILES, MnistNotFoundError, default_mnist_dir, load_mnist
+from nncore import idxset, mnist
+from nncore.mnist import CACHE_NAME, MNIST_FILES, MNIST_SHA256, MnistNotFoundError, default_mnist_dir, load_mnist
 
 X_TRAIN, T_TRAIN, X_TEST, T_TEST = MNIST_FILES
 
@@ -59,7 +62,7 @@ def test_stale_cache_is_rebuilt(tmp_path):
 def test_corrupt_cache_is_ignored_and_rebuilt(tmp_path, caplog):
     a = write_fake_mnist(tmp_path)
     (tmp_path / CACHE_NAME).write_bytes(b"PK\x03\x04 definitely not a zip")
-    with caplog.at_level(logging.WARNING, logger="nncore.mnist"):
+    with caplog.at_level(logging.WARNING, logger="nncore.idxset"):
         (_, t), _ = load_mnist(data_dir=tmp_path)
     np.testing.assert_array_equal(t, a[T_TRAIN])
     assert "ignoring unreadable MNIST cache" in caplog.text
@@ -101,13 +104,13 @@ def test_download_true_fetches_missing_files(tmp_path, monkeypatch):
     arrays = write_fake_mnist(tmp_path / "src")
     calls = []
 
-    def fake_download(data_dir):
+    def fake_download(data_dir, **kwargs):
         calls.append(data_dir)
         data_dir.mkdir()
         for name in MNIST_FILES:
             write_idx(data_dir / name, arrays[name])
 
-    monkeypatch.setattr(mnist, "download_mnist", fake_download)
+    monkeypatch.setattr(idxset, "download_idx_files", fake_download)
     (_, t), _ = load_mnist(data_dir=tmp_path / "dst", download=True)
     assert calls == [tmp_path / "dst"]
     np.testing.assert_array_equal(t, arrays[T_TRAIN])
@@ -147,6 +150,7 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_mnist_dir() == tmp_path / "xdg" / "nnservice" / "mnist"
     monkeypatch.delenv("NNSVC_MNIST_DIR")
+    monkeypatch.setattr(mnist, "EMBEDDED_MNIST_DIR", tmp_path / "no-embedded-copy")
     with pytest.raises(MnistNotFoundError, match=str(tmp_path / "xdg" / "nnservice" / "mnist")):
         load_mnist()
     monkeypatch.delenv("XDG_CACHE_HOME")
@@ -154,12 +158,32 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     assert default_mnist_dir() == tmp_path / "home" / ".cache" / "nnservice" / "mnist"
 
 
-def test_real_mnist_from_the_shared_read_only_dir(mnist_dir):
+def test_real_mnist_from_the_embedded_copy_without_writing_into_it(mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("NNSVC_MNIST_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     cache_existed = (mnist_dir / CACHE_NAME).exists()
-    (x, t), (xt, tt) = load_mnist(normalize=False, data_dir=mnist_dir)
+    (x, t), (xt, tt) = load_mnist(normalize=False)
     assert x.shape == (60000, 784) and xt.shape == (10000, 784) and x.dtype == np.uint8
     assert t.shape == (60000,) and tt.shape == (10000,)
     assert set(np.unique(t)) == set(range(10)) and set(np.unique(tt)) == set(range(10))
     assert x.max() == 255 and x.min() == 0
-    assert (mnist_dir / CACHE_NAME).exists() == cache_existed  # never writes to the shared dir
-    assert MNIST_DIR == mnist_dir
+    assert (mnist_dir / CACHE_NAME).exists() == cache_existed  # never writes into the package
+    assert (default_mnist_dir() / CACHE_NAME).is_file()  # the parsed copy went to the user cache
+    assert MNIST_DIR == mnist_dir == mnist.EMBEDDED_MNIST_DIR
+
+
+def test_embedded_mnist_matches_its_published_checksums(mnist_dir):
+    for name in MNIST_FILES:
+        content = gzip.decompress((mnist_dir / f"{name}.gz").read_bytes())
+        assert hashlib.sha256(content).hexdigest() == MNIST_SHA256[name], name
+        assert MNIST_SHA256[name] in (mnist_dir / "README.md").read_text()
+
+
+def test_the_embedded_files_are_package_data_so_an_install_carries_them(mnist_dir):
+    root = mnist_dir.parents[2]
+    pyproject = (root / "pyproject.toml").read_text()
+    declared = re.search(r'^nncore = \[(.*)\]$', pyproject, re.MULTILINE)
+    assert declared, "pyproject.toml lacks nncore's package-data"
+    patterns = re.findall(r'"([^"]+)"', declared.group(1))
+    carried = {p.name for pattern in patterns for p in (root / "nncore").glob(pattern)}
+    assert {f"{name}.gz" for name in MNIST_FILES} | {"README.md"} <= carried

@@ -9,20 +9,23 @@ import numpy as np
 
 from protos import nn_service_pb2 as pb
 from server.convert import train_request_to_spec
-from server.datasets import Dataset
+from server.datasets import MNIST_CLASS_NAMES, Dataset, DatasetEntry, DatasetRegistry
 from server.jobs import JobManager
 from server.models import ModelStore
 from server.settings import Settings
 
 
-class FakeDatasets:
-    """A DatasetCache stand-in: 600 random images; can hold jobs at load time or fail once."""
+class FakeDatasets(DatasetRegistry):
+    """A registry whose "mnist" is 600 random images; can hold jobs at load time or fail once."""
 
     def __init__(self) -> None:
         rng = np.random.default_rng(0)
         x = rng.integers(0, 256, (800, 784), dtype=np.uint8)
         t = (x[:, :10].argmax(axis=1)).astype(np.uint8)  # learnable labels
         self.data = Dataset(x[:600], t[:600], x[600:], t[600:])
+        super().__init__([DatasetEntry(
+            name="mnist", loader=lambda: (self.data.x_train, self.data.t_train, self.data.x_test, self.data.t_test), input_shape=(28, 28),
+            class_names=MNIST_CLASS_NAMES, train_size=600, test_size=200, builtin=True)])
         self.gate = threading.Event()
         self.gate.set()
         self.fail_next: Exception | None = None
@@ -55,7 +58,7 @@ class Harness:
     def submit(self, **fields) -> str:
         request = pb.TrainRequest(**{**dict(hidden_size=8, epochs=2, train_size=200, batch_size=50,
                                             eval_size=100, seed=0), **fields})
-        spec = train_request_to_spec(request, self.settings)
+        spec = train_request_to_spec(request, self.settings, self.jobs.datasets)
         return self.jobs.submit(spec.config_dict(), spec.name).job_id
 
     def finish(self, job_id: str):

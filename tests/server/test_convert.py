@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import grpc
 import pytest
 
 from protos import nn_service_pb2 as pb
 from server.convert import job_to_status, model_to_info, train_request_to_spec
+from server.datasets import builtin_registry
 from server.errors import InvalidArgument
 from server.records import FAILED, RUNNING, SUCCEEDED, JobRecord
 from server.settings import Settings
+from tests.datasets_testutils import tiny_entry
 
 LIMITS = Settings(max_hidden_size=512, max_epochs=50)
+# Entries only: nothing is loaded when a request is validated.
+DATASETS = builtin_registry(None, Path("/nonexistent/data"), None)
+DATASETS.register(tiny_entry("tiny", input_shape=(5,), class_names=("a", "b", "c"), n_train=300, n_test=40))
 
 
 def spec(**fields):
-    return train_request_to_spec(pb.TrainRequest(**fields), LIMITS)
+    return train_request_to_spec(pb.TrainRequest(**fields), LIMITS, DATASETS)
 
 
 def test_an_empty_request_takes_the_documented_defaults():
@@ -51,8 +57,18 @@ def test_given_values_are_kept_and_normalised():
 
 def test_defaults_respect_small_limits_and_small_train_sizes():
     small = Settings(max_hidden_size=16, max_epochs=2)
-    c = train_request_to_spec(pb.TrainRequest(train_size=40), small).config
+    c = train_request_to_spec(pb.TrainRequest(train_size=40), small, DATASETS).config
     assert (c.hidden_size, c.epochs, c.batch_size) == (16, 2, 40)
+
+
+def test_sizes_come_from_the_dataset_entry():
+    s = spec(dataset="tiny")
+    assert s.dataset == "tiny" and s.config.train_size == 300
+    with pytest.raises(InvalidArgument, match=r"train_size must be in \[1, 300\]"):
+        spec(dataset="tiny", train_size=301)
+    with pytest.raises(InvalidArgument, match=r"eval_size must be in \[1, 40\]"):
+        spec(dataset="tiny", eval_size=41)
+    assert spec(dataset="fashion-mnist").config.train_size == 60000
 
 
 @pytest.mark.parametrize("fields, fragment", [
@@ -76,7 +92,7 @@ def test_defaults_respect_small_limits_and_small_train_sizes():
     (dict(weight_init="zeros"), r"weight_init must be one of auto, he, xavier, std"),
     (dict(lr_schedule="step"), r"lr_schedule must be one of constant, cosine"),
     (dict(sampling="stratified"), r"sampling must be one of shuffle, replacement"),
-    (dict(dataset="cifar10"), r"dataset must be one of mnist; got 'cifar10'"),
+    (dict(dataset="cifar10"), r"unknown dataset 'cifar10'; the server knows: fashion-mnist, mnist, tiny"),
     (dict(name="n" * 201), r"name must be at most 200 characters; got 201"),
     (dict(seed=2**63), r"seed must be an integer in \[0, 9223372036854775807\]"),
 ])
@@ -125,3 +141,16 @@ def test_model_to_info():
     assert (info.architecture.hidden_size, info.architecture.dtype, info.size_bytes) == (8, "float32", 1234)
     assert info.final_metrics.epoch == 1 and info.config.hidden_size == 8
     assert info.create_time.seconds == 1_700_000_000
+    # A model.json from before datasets were recorded is an MNIST model.
+    assert info.dataset == "mnist" and list(info.architecture.input_shape) == [28, 28]
+    assert list(info.class_names) == [str(d) for d in range(10)]
+
+
+def test_model_to_info_carries_the_dataset_shape_and_class_names():
+    meta = {"model_id": "abc", "job_id": "abc", "created": 1.0, "sha256": "f" * 64, "size_bytes": 1,
+            "config": record().config, "dataset": "tiny", "input_shape": [5], "class_names": ["a", "b", "c"],
+            "architecture": {"input_size": 5, "hidden_size": 8, "output_size": 3,
+                             "activation": "relu", "dtype": "float32"}}
+    info = model_to_info(meta)
+    assert info.dataset == "tiny" and list(info.architecture.input_shape) == [5]
+    assert list(info.class_names) == ["a", "b", "c"]

@@ -62,7 +62,8 @@ def test_job_threads_are_sched_idle_only_with_serving_priority(tmp_path, serving
     before = set(threading.enumerate())
     jobs = JobManager(settings, ModelStore(tmp_path / "models"), datasets, ServingGate(serving_priority))
     try:
-        jobs.submit({"hidden_size": 8, "epochs": 1, "train_size": 100, "eval_size": 50, "batch_size": 50}, "probe")
+        jobs.submit({"hidden_size": 8, "epochs": 1, "train_size": 100, "eval_size": 50, "batch_size": 50,
+                     "dataset": "mnist"}, "probe")
         wait_until(lambda: new_job_threads())
         assert {os.sched_getscheduler(t.native_id) for t in new_job_threads()} == {getattr(os, policy)}
     finally:

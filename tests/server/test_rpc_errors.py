@@ -34,7 +34,8 @@ def image(rows: int = 1, value: float = 0.5) -> pb.Tensor:
     ("Train", pb.TrainRequest(learning_rate=float("nan")), "learning_rate must be finite"),
     ("Train", pb.TrainRequest(activation="tanh"), "activation must be one of relu, sigmoid"),
     ("Train", pb.TrainRequest(optimizer="lbfgs"), "optimizer must be one of sgd, momentum, adagrad, adam"),
-    ("Train", pb.TrainRequest(dataset="imagenet"), "dataset must be one of mnist"),
+    ("Train", pb.TrainRequest(dataset="imagenet"), "unknown dataset 'imagenet'; the server knows: fashion-mnist, mnist"),
+    ("Train", pb.TrainRequest(dataset="tiny", train_size=601), "train_size must be in [1, 600]"),
     ("Train", pb.TrainRequest(batch_size=0), "batch_size must be in [1, 60000]"),
     ("GetStatus", pb.GetStatusRequest(job_id=BAD_ID), "job_id must be 1 to 64 characters"),
     ("GetStatus", pb.GetStatusRequest(job_id=""), "job_id must be 1 to 64 characters"),
@@ -42,21 +43,28 @@ def image(rows: int = 1, value: float = 0.5) -> pb.Tensor:
     ("WatchJob", pb.WatchJobRequest(job_id="x\x00y"), "job_id must be 1 to 64 characters"),
     ("GetModel", pb.GetModelRequest(model_id=BAD_ID), "model_id must be 1 to 64 characters"),
     ("Predict", pb.PredictRequest(model_id=BAD_ID, input=image()), "model_id must be 1 to 64"),
-    ("Predict", pb.PredictRequest(model_id=UNKNOWN, input=pb.Tensor(shape=[1, 10], raw_data=b"\0" * 40)),
-     "input shape must be [N, 784] or [N, 28, 28]"),
-    ("Predict", pb.PredictRequest(model_id=UNKNOWN, input=pb.Tensor(shape=[2, 784], raw_data=b"\0" * 3136)),
-     "raw_data has 3136 bytes"),
-    ("Predict", pb.PredictRequest(model_id=UNKNOWN, input=image(1, float("nan"))), "must be finite"),
-    ("Predict", pb.PredictRequest(model_id=UNKNOWN, input=image(1, float("inf"))), "must be finite"),
-    ("Predict", pb.PredictRequest(model_id=UNKNOWN, input=pb.Tensor(shape=[0, 784])), "batch is empty"),
-    ("Predict", pb.PredictRequest(model_id=UNKNOWN, input=pb.Tensor(
-        shape=[10001, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(10001 * 784))), "at most 10000 are allowed"),
     ("ListJobs", pb.ListJobsRequest(state=42), "state must be a JobState"),
     ("ListJobs", pb.ListJobsRequest(page_token="zzz"), "page_token is not one returned by ListJobs"),
     ("ListModels", pb.ListModelsRequest(page_token="nope"), "page_token is not one returned by ListModels"),
 ])
 def test_bad_input_is_invalid_argument(stub, rpc, request_, fragment):
     err = call_error(getattr(stub, rpc), request_)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+    assert fragment in err.details()
+
+
+@pytest.mark.parametrize("input_, fragment", [
+    (pb.Tensor(shape=[1, 10], raw_data=b"\0" * 40), "input shape must be [N, 784] or [N, 28, 28] for this model"),
+    (pb.Tensor(shape=[2, 784], raw_data=b"\0" * 3136), "raw_data has 3136 bytes"),
+    (image(1, float("nan")), "must be finite"),
+    (image(1, float("inf")), "must be finite"),
+    (pb.Tensor(shape=[0, 784]), "batch is empty"),
+    (pb.Tensor(shape=[10001, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(10001 * 784)), "at most 10000 are allowed"),
+])
+def test_bad_predict_input_is_invalid_argument_naming_the_models_shapes(tiny_model, input_, fragment):
+    with grpc.insecure_channel(tiny_model.server.target) as channel:
+        err = call_error(pb_grpc.NNServiceStub(channel).Predict,
+                         pb.PredictRequest(model_id=tiny_model.model_id, input=input_))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
     assert fragment in err.details()
 

@@ -84,16 +84,17 @@ def test_predict_holds_the_gate_while_it_runs_and_releases_it_when_it_fails():
     from server.errors import NotFound
     from server.servicer import NNServiceServicer
     from server.settings import Settings
+    from server.tensors import InputSpec
 
     gate, clock = _gate(quiet=0.0)
     during = []
 
     class Models:
-        def loaded(self, model_id):
+        def serving(self, model_id):
             during.append(gate.busy())
             if model_id == "missing":
                 raise NotFound("no such model")
-            return type("Model", (), {"predict_one": lambda self, x: (0, [0.1] * 10)})()
+            return type("Model", (), {"predict_one": lambda self, x: (0, [0.1] * 10)})(), InputSpec((28, 28))
 
     servicer = NNServiceServicer(Settings(), jobs=None, models=Models(), serving=gate)
     tensor = pb.Tensor(shape=[1, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(784))
