@@ -39,6 +39,10 @@ _FLAGS = {
                                                "signed (mutual TLS)"),
     "--auth-tokens-file": ("auth_tokens_file", Path, "bearer tokens, one per line (# comments); "
                                                      "more in NNSVC_AUTH_TOKENS"),
+    # uploaded datasets (#13)
+    "--max-upload-bytes": ("max_upload_bytes", int, "largest dataset file UploadDataset accepts"),
+    "--max-dataset-bytes": ("max_dataset_bytes", int, "most bytes an uploaded dataset may decompress "
+                                                      "to (zip bombs stop there)"),
 }
 
 

@@ -17,7 +17,8 @@ from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server import tls
 from server.auth import TokenAuthInterceptor, load_tokens
-from server.datasets import DatasetCache
+from server.convert import DATASETS
+from server.datasets import DatasetCache, WithUploads
 from server.interceptors import RpcInterceptor
 from server.jobs import JobManager
 from server.models import ModelStore
@@ -25,6 +26,7 @@ from server.priority import ServingGate
 from server.servicer import NNServiceServicer
 from server.serving import ModelRegistry
 from server.settings import Settings
+from server.uploads import DatasetStore
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,10 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         datasets = DatasetCache(settings.mnist_dir, state_dir / "cache", settings.allow_download)
     models = ModelStore(state_dir / "models")
     serving = ServingGate(settings.serving_priority, max_yield=settings.serving_max_pause_ms / 1000)
-    jobs = JobManager(settings, models, datasets, serving)
+    # Uploaded datasets (#13 part B): the store, and jobs see its datasets beside the built-ins.
+    uploads = DatasetStore(state_dir / "datasets", settings.max_upload_bytes, settings.max_dataset_bytes,
+                           reserved=DATASETS)
+    jobs = JobManager(settings, models, WithUploads(datasets, uploads), serving)
     executor = concurrent.futures.ThreadPoolExecutor(settings.grpc_workers, thread_name_prefix="nnsvc-rpc")
     server = grpc.server(executor, interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -130,7 +135,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         ("grpc.so_reuseport", 0),
     ])
     pb_grpc.add_NNServiceServicer_to_server(
-        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs), serving), server)
+        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs), serving, uploads), server)
     health_servicer = _add_probes(server)
     try:
         port = (server.add_secure_port(address, credentials) if credentials is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nncore.training import TrainConfig
@@ -68,10 +69,15 @@ def _int(req: pb.TrainRequest, field: str, low: int, high: int, default: int | N
     return value
 
 
-def train_request_to_spec(req: pb.TrainRequest, settings: Settings) -> JobSpec:
-    """Validate a TrainRequest against the server's limits and resolve its defaults."""
-    dataset = _choice("dataset", req.dataset, tuple(DATASETS), "mnist")
-    info = DATASETS[dataset]
+def train_request_to_spec(req: pb.TrainRequest, settings: Settings,
+                          uploaded: Callable[[str], DatasetInfo | None] | None = None) -> JobSpec:
+    """Validate a TrainRequest against the server's limits and resolve its defaults.
+
+    `uploaded(name)` gives the sizes of an uploaded dataset (None for other names)."""
+    # Seam for uploaded datasets (#13 part B); the dataset registry takes this over at merge.
+    upload = uploaded(req.dataset) if uploaded is not None and req.dataset else None
+    dataset = req.dataset if upload else _choice("dataset", req.dataset, tuple(DATASETS), "mnist")
+    info = upload or DATASETS[dataset]
     if len(req.name) > MAX_NAME_CHARS:
         raise InvalidArgument(f"name must be at most {MAX_NAME_CHARS} characters; got {len(req.name)}")
     train_size = _int(req, "train_size", 1, info.train_size, info.train_size)

@@ -64,3 +64,18 @@ class DatasetCache:
             array.flags.writeable = False  # shared by every job: nobody may change it
         log.info("loaded MNIST: %d training and %d test images", len(x_train), len(x_test))
         return Dataset(*arrays)
+
+
+# --- seam for uploaded datasets (#13 part B); the dataset registry takes this over at merge ---
+class WithUploads:
+    """Jobs' view of the datasets: an uploaded one by its name, else the cache's built-ins."""
+
+    def __init__(self, cache: DatasetCache, uploads) -> None:
+        self.cache, self.uploads = cache, uploads
+
+    def __repr__(self) -> str:
+        return f"WithUploads({self.cache!r}, {self.uploads!r})"
+
+    def get(self, name: str) -> Dataset:
+        """The dataset `name`: uploads.load(name) for an uploaded one, else the cache's."""
+        return self.uploads.load(name) if self.uploads.has(name) else self.cache.get(name)

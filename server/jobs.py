@@ -216,6 +216,12 @@ class JobManager:
             with job.changed:
                 job.changed.notify_all()
 
+    def uses_dataset(self, name: str) -> bool:
+        """Whether a queued or running job trains on dataset `name` (uploaded datasets, #13)."""
+        with self._lock:
+            return any(not job.record.finished and job.record.config.get("dataset") == name
+                       for job in self._active.values())
+
     def state_of(self, job_id: str) -> str | None:
         """The state of a job, or None if there is no such job (used for model lookups)."""
         try:

@@ -69,6 +69,11 @@ class Settings:
     """Longest pause of one training step for Predicts, with serving priority on; shorter keeps
     training faster under steady Predict traffic, longer keeps Predict tails flatter
     (NNSVC_SERVING_MAX_PAUSE_MS)."""
+    # --- uploaded datasets (#13) ---
+    max_upload_bytes: int = 512 * 1024 * 1024
+    """Largest dataset file UploadDataset accepts, as sent; more is RESOURCE_EXHAUSTED (NNSVC_MAX_UPLOAD_BYTES)."""
+    max_dataset_bytes: int = 1024 * 1024 * 1024
+    """Most bytes an uploaded file may decompress to (zip bombs stop there) (NNSVC_MAX_DATASET_BYTES)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
@@ -86,6 +91,8 @@ class Settings:
             raise ValueError(f"shutdown_grace must be in [0, 3600] seconds, got {self.shutdown_grace}")
         if not 0.0 <= self.serving_max_pause_ms <= 1000.0:
             raise ValueError(f"serving_max_pause_ms must be in [0, 1000] milliseconds, got {self.serving_max_pause_ms}")
+        for name in ("max_upload_bytes", "max_dataset_bytes"):  # uploaded datasets (#13)
+            _check_range(name, getattr(self, name), 1024, 2**62)
         if not self.host:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:

@@ -1,0 +1,92 @@
+"""Translation of the dataset RPCs: UploadDataset streams -> (UploadSpec, chunks), metadata -> DatasetInfo."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+
+import grpc
+from nncore.dataformats import FORMATS, MAX_CLASSES
+
+from protos import nn_service_pb2 as pb
+from server.convert import DATASETS, MAX_NAME_CHARS
+from server.errors import InvalidArgument
+from server.ids import check_id
+from server.uploads import UploadSpec
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SOURCES = {"builtin": pb.DATASET_SOURCE_BUILTIN, "uploaded": pb.DATASET_SOURCE_UPLOADED}
+# Built-in datasets as ListDatasets shows them; the dataset registry (#13) replaces this table.
+_BUILTIN_SHAPES = {"mnist": ([28, 28], [str(d) for d in range(10)])}
+
+
+def upload_from_requests(requests: Iterator[pb.UploadDatasetRequest]) -> tuple[UploadSpec, Iterator[bytes]]:
+    """The checked metadata of an UploadDataset stream, and an iterator over its chunks."""
+    first = _next(requests)
+    if first is None or first.WhichOneof("part") != "metadata":
+        raise InvalidArgument("the first UploadDatasetRequest must carry the metadata (name, format, ...)")
+    return metadata_to_spec(first.metadata), _chunks(requests)
+
+
+def metadata_to_spec(meta: pb.DatasetUploadMetadata) -> UploadSpec:
+    """Validate the metadata message."""
+    check_id(meta.name, "dataset name")
+    fmt = meta.format.strip().lower()
+    if fmt not in FORMATS:
+        raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}; got {meta.format!r}")
+    sha = meta.sha256.strip().lower()
+    if sha and not _SHA256.fullmatch(sha):
+        raise InvalidArgument(f"sha256 must be 64 hex digits or empty; got {meta.sha256[:80]!r}")
+    fraction = meta.test_fraction if meta.HasField("test_fraction") else None
+    if fraction is not None and not (math.isfinite(fraction) and 0.0 < fraction < 1.0):
+        raise InvalidArgument(f"test_fraction must be in (0, 1); got {fraction}")
+    names = tuple(meta.class_names)
+    if names and not 2 <= len(names) <= MAX_CLASSES:
+        raise InvalidArgument(f"class_names must name 2 to {MAX_CLASSES} classes; got {len(names)}")
+    if any(not n or len(n) > MAX_NAME_CHARS for n in names) or len(set(names)) != len(names):
+        raise InvalidArgument(f"class_names must be distinct, non-empty and at most {MAX_NAME_CHARS} "
+                              "characters each")
+    return UploadSpec(name=meta.name, format=fmt,
+                      size_bytes=meta.size_bytes if meta.HasField("size_bytes") else None,
+                      sha256=sha, test_fraction=fraction, seed=meta.seed, class_names=names)
+
+
+def _next(requests):
+    """The next request, or None at the end; a cancelled stream is reported as such."""
+    try:
+        return next(requests, None)
+    except grpc.RpcError:  # the client cancelled or went away midway
+        raise InvalidArgument("the upload was cancelled by the client before it ended") from None
+
+
+def _chunks(requests) -> Iterator[bytes]:
+    """The bytes of every message after the metadata (a second metadata is refused)."""
+    while (request := _next(requests)) is not None:
+        if request.WhichOneof("part") == "metadata":
+            raise InvalidArgument("only the first UploadDatasetRequest may carry metadata; the rest "
+                                  "carry chunks")
+        yield request.chunk
+
+
+def builtin_datasets() -> list[dict]:
+    """Metadata of the built-in datasets, shaped like an uploaded dataset's dataset.json."""
+    metas = []
+    for name, info in DATASETS.items():
+        shape, class_names = _BUILTIN_SHAPES[name]
+        metas.append({"name": name, "source": "builtin", "input_shape": shape, "classes": info.classes,
+                      "class_names": class_names, "train_size": info.train_size,
+                      "test_size": info.test_size, "dtype": "uint8"})
+    return metas
+
+
+def dataset_to_info(meta: dict) -> pb.DatasetInfo:
+    """A dataset's metadata dict -> DatasetInfo."""
+    info = pb.DatasetInfo(
+        name=meta["name"], source=_SOURCES[meta["source"]], input_shape=meta["input_shape"],
+        classes=meta["classes"], class_names=meta.get("class_names", []),
+        train_size=meta["train_size"], test_size=meta["test_size"], sha256=meta.get("sha256", ""),
+        size_bytes=meta.get("size_bytes", 0), format=meta.get("format", ""), dtype=meta.get("dtype", ""))
+    if meta.get("created") is not None:
+        info.create_time.FromNanoseconds(round(meta["created"] * 1e9))
+    return info

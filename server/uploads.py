@@ -1,0 +1,250 @@
+"""Uploaded datasets: streamed to a temporary file, checked by nncore, stored atomically.
+
+Layout: `<root>/<name>/data.npz` (x_train, t_train, x_test, t_test; no pickle) and
+`<root>/<name>/dataset.json`. An upload lives in `<root>/.upload-*` until it is complete and
+checked, then the directory is renamed into place: a failed, cancelled or crashed upload leaves
+no dataset behind (leftovers are removed on the next start).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from nncore.dataformats import DatasetTooLarge, load_dataset_file
+
+from server.convert import DatasetInfo
+from server.datasets import Dataset
+from server.errors import (AlreadyExists, DataLoss, FailedPrecondition, InvalidArgument, NotFound,
+                           ResourceExhausted)
+from server.fsutil import fsync_dir, write_synced
+from server.ids import check_id
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_BYTES = 1 << 20
+DATA_FILE, META_FILE = "data.npz", "dataset.json"
+_TEMP_PREFIXES = (".upload-", ".deleting-")
+_HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class UploadSpec:
+    """The metadata of one upload, as the client declared it (checked by UploadSpec.check)."""
+
+    name: str
+    format: str
+    size_bytes: int | None = None
+    sha256: str = ""
+    test_fraction: float | None = None
+    seed: int = 0
+    class_names: tuple[str, ...] = ()
+
+
+class DatasetStore:
+    """The uploaded datasets in one directory: upload, list, get, delete, and load for training."""
+
+    def __init__(self, root: Path, max_upload_bytes: int, max_dataset_bytes: int,
+                 reserved: Iterable[str] = ()) -> None:
+        self.root = Path(root)
+        self.max_upload_bytes, self.max_dataset_bytes = max_upload_bytes, max_dataset_bytes
+        self.reserved = frozenset(reserved)
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._loaded: dict[str, Dataset] = {}
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.iterdir():  # uploads or deletes a previous process left midway
+            if leftover.name.startswith(_TEMP_PREFIXES):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def __repr__(self) -> str:
+        return f"DatasetStore({str(self.root)!r}, uploading={sorted(self._pending)})"
+
+    # --- upload ------------------------------------------------------------------------------
+
+    def upload(self, spec: UploadSpec, chunks: Iterable[bytes]) -> dict:
+        """Receive, check and store one dataset file; returns its metadata."""
+        self._claim(spec)
+        work = self.root / f".upload-{uuid.uuid4().hex}"
+        try:
+            work.mkdir()
+            raw = work / f"upload.{spec.format}"
+            size, digest = self._receive(raw, spec, chunks)
+            parsed = self._parse(raw, spec)
+            raw.unlink()  # the arrays replace it: at most one copy on disk at a time
+            meta = _write_dataset(work, spec, parsed, size, digest)
+            os.rename(work, self.root / spec.name)
+            fsync_dir(self.root)
+        except OSError as exc:  # a full or read-only state directory
+            raise ResourceExhausted(f"cannot store dataset {spec.name!r} under {self.root}: "
+                                    f"{exc.strerror or exc}; free space or fix its permissions") from None
+        finally:
+            with self._lock:
+                self._pending.discard(spec.name)
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+        log.info("dataset %s uploaded: %s, %d train / %d test rows, %d classes", spec.name,
+                 meta["input_shape"], meta["train_size"], meta["test_size"], meta["classes"])
+        return meta
+
+    def _claim(self, spec: UploadSpec) -> None:
+        """Reserve the name for this upload: ALREADY_EXISTS if it is taken or being uploaded."""
+        if spec.name.lower() in self.reserved:  # "MNIST" would read as the built-in elsewhere
+            raise AlreadyExists(f"dataset {spec.name!r} is built in; choose another name")
+        if spec.size_bytes is not None and spec.size_bytes > self.max_upload_bytes:
+            raise ResourceExhausted(f"the file is {spec.size_bytes} bytes; uploads are limited to "
+                                    f"{self.max_upload_bytes} bytes (max_upload_bytes)")
+        with self._lock:
+            if spec.name in self._pending or (self.root / spec.name).exists():
+                raise AlreadyExists(f"dataset {spec.name!r} exists already; delete it first or "
+                                    "choose another name")
+            self._pending.add(spec.name)
+
+    def _receive(self, path: Path, spec: UploadSpec, chunks: Iterable[bytes]) -> tuple[int, str]:
+        """Write the chunks to `path` as they arrive, enforcing the limits; returns (size, sha256)."""
+        digest, size = hashlib.sha256(), 0
+        declared = spec.size_bytes
+        with open(path, "xb") as out:
+            for chunk in chunks:
+                if len(chunk) > MAX_CHUNK_BYTES:
+                    raise InvalidArgument(f"a chunk holds {len(chunk)} bytes; at most {MAX_CHUNK_BYTES} "
+                                          "(1 MiB) per message")
+                size += len(chunk)
+                if size > self.max_upload_bytes:
+                    raise ResourceExhausted(f"the upload exceeds the limit of {self.max_upload_bytes} "
+                                            "bytes (max_upload_bytes)")
+                if declared is not None and size > declared:
+                    raise InvalidArgument(f"received more than the declared size_bytes={declared}")
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise InvalidArgument("the upload holds no data: send the file's bytes in chunk messages "
+                                  "after the metadata")
+        if declared is not None and size != declared:
+            raise InvalidArgument(f"the upload is truncated: received {size} of the declared "
+                                  f"size_bytes={declared} bytes")
+        hex_digest = digest.hexdigest()
+        if spec.sha256 and spec.sha256 != hex_digest:
+            raise InvalidArgument(f"sha256 mismatch: the received {size} bytes hash to {hex_digest}, "
+                                  f"not the declared {spec.sha256}")
+        return size, hex_digest
+
+    def _parse(self, path: Path, spec: UploadSpec):
+        """The checked arrays of the received file (nncore's errors become status codes)."""
+        try:
+            return load_dataset_file(path, spec.format, max_bytes=self.max_dataset_bytes,
+                                     test_fraction=spec.test_fraction, seed=spec.seed,
+                                     classes=len(spec.class_names) or None)
+        except DatasetTooLarge as exc:
+            raise ResourceExhausted(str(exc)) from None
+        except ValueError as exc:
+            raise InvalidArgument(f"dataset {spec.name!r} is not usable: {exc}") from None
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def list(self) -> list[dict]:
+        """The metadata of every stored dataset, by name (unreadable ones are skipped and logged)."""
+        metas = []
+        for path in sorted(self.root.iterdir()):
+            if path.name.startswith(".") or not path.is_dir():
+                continue
+            try:
+                metas.append(self.meta(path.name))
+            except DataLoss as exc:
+                log.warning("%s", exc.message)
+        return metas
+
+    def meta(self, name: str) -> dict:
+        """One dataset's metadata; NOT_FOUND if there is none."""
+        check_id(name, "dataset name")
+        path = self.root / name / META_FILE
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise NotFound(f"no uploaded dataset named {name!r} (ListDatasets shows them)") from None
+        except (OSError, ValueError) as exc:
+            raise DataLoss(f"dataset {name!r}: {path} is unreadable ({exc}); delete the dataset "
+                           "and upload it again") from None
+
+    def train_info(self, name: str) -> DatasetInfo | None:
+        """Sizes for validating a Train request, or None if no dataset has that name."""
+        try:
+            meta = self.meta(name)
+        except (NotFound, InvalidArgument):
+            return None
+        return DatasetInfo(train_size=meta["train_size"], test_size=meta["test_size"],
+                           input_size=int(np.prod(meta["input_shape"])), classes=meta["classes"])
+
+    def has(self, name: str) -> bool:
+        """Whether an uploaded dataset has that name."""
+        return self.train_info(name) is not None
+
+    def delete(self, name: str, in_use: Callable[[str], bool]) -> dict:
+        """Remove an uploaded dataset; FAILED_PRECONDITION while `in_use(name)` (a job uses it)."""
+        if name in self.reserved:
+            raise FailedPrecondition(f"dataset {name!r} is built in and cannot be deleted")
+        meta = self.meta(name)
+        if in_use(name):
+            raise FailedPrecondition(f"dataset {name!r} is used by a queued or running job; cancel "
+                                     "the job or wait for it to end, then delete the dataset")
+        doomed = self.root / f".deleting-{uuid.uuid4().hex}"
+        with self._lock:
+            os.rename(self.root / name, doomed)  # gone at once for readers; removed below
+            self._loaded.pop(name, None)
+        fsync_dir(self.root)
+        shutil.rmtree(doomed, ignore_errors=True)
+        log.info("dataset %s deleted", name)
+        return meta
+
+    def load(self, name: str) -> Dataset:
+        """The dataset's arrays (read once, then shared read-only by every job)."""
+        with self._lock:
+            if name in self._loaded:
+                return self._loaded[name]
+        meta = self.meta(name)
+        path = self.root / name / DATA_FILE
+        if _file_sha256(path) != meta["data_sha256"]:
+            raise DataLoss(f"dataset {name!r}: {path} fails its checksum; upload the dataset again")
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = [npz[key] for key in ("x_train", "t_train", "x_test", "t_test")]
+        for array in arrays:
+            array.flags.writeable = False  # shared by every job
+        with self._lock:
+            return self._loaded.setdefault(name, Dataset(*arrays))
+
+
+def _write_dataset(work: Path, spec: UploadSpec, parsed, size: int, digest: str) -> dict:
+    """data.npz and dataset.json in the work directory, both fsynced; returns the metadata."""
+    data = work / DATA_FILE
+    with open(data, "xb") as out:
+        np.savez(out, **parsed.arrays())  # numeric arrays only (nncore checked): nothing pickled
+        out.flush()
+        os.fsync(out.fileno())
+    meta = {"name": spec.name, "source": "uploaded", "format": spec.format,
+            "input_shape": list(parsed.input_shape), "dtype": str(parsed.x_train.dtype),
+            "classes": parsed.classes, "class_names": list(spec.class_names),
+            "train_size": len(parsed.x_train), "test_size": len(parsed.x_test),
+            "sha256": digest, "size_bytes": size, "created": time.time(),
+            "data_sha256": _file_sha256(data)}
+    write_synced(work / META_FILE, json.dumps(meta, indent=1).encode())
+    fsync_dir(work)
+    return meta
+
+
+def _file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
