@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -16,6 +17,7 @@ IDX_MEMBERS = {"x_train": "train-images-idx3-ubyte", "t_train": "train-labels-id
                "x_test": "t10k-images-idx3-ubyte", "t_test": "t10k-labels-idx1-ubyte"}
 CSV_MEMBERS = ("train.csv", "test.csv")
 _READ_CHUNK = 1 << 20
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 class DatasetFormatError(ValueError):
@@ -52,27 +54,74 @@ class Budget:
 
 
 def _read_npz(path: Path, budget: Budget) -> dict[str, np.ndarray]:
-    """Arrays of an .npz, each read with allow_pickle=False and counted as it is inflated."""
-    with zipfile.ZipFile(path) as archive:
-        infos = _safe_members(archive.infolist())
+    """Arrays of an .npz, never unpickling; each member's declared size is checked before any
+    allocation. Stored (uncompressed) members, np.savez's default, are mapped read-only from the
+    file: checks that need not look at the pixels cost no memory and no copy."""
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
+        infos = [i for i in _safe_members(archive.infolist()) if not i.is_dir()]
         budget.take(sum(i.file_size for i in infos), path.name)  # refuse early on the declared sizes
-        budget.used = 0  # then count what really comes out (a lying header fails its CRC)
         arrays = {}
         for info in infos:
-            if info.is_dir():
-                continue
             key = info.filename.removesuffix(".npy")
-            with archive.open(info) as member:
-                arrays[key] = _read_npy(_CountingReader(member, budget, path.name), info.filename)
+            if info.compress_type == zipfile.ZIP_STORED:
+                if info.compress_size != info.file_size:
+                    raise DatasetFormatError(f"{info.filename}: stored member with two sizes; refused")
+                raw.seek(_member_data_offset(raw, info))
+                arrays[key] = _read_npy(raw, info, mapped=path)
+            else:
+                with archive.open(info) as member:
+                    arrays[key] = _read_npy(member, info)
     return arrays
 
 
-def _read_npy(stream, name: str) -> np.ndarray:
-    """One .npy from a stream, never unpickling."""
+def _member_data_offset(raw, info: zipfile.ZipInfo) -> int:
+    """Where a member's bytes start: after its local header (whose extra field may differ)."""
+    raw.seek(info.header_offset)
+    header = raw.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise DatasetFormatError(f"{info.filename}: bad local header in the zip")
+    name_len, extra_len = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _read_npy(stream, info: zipfile.ZipInfo, mapped: Path | None = None) -> np.ndarray:
+    """One .npy member: its header, then exactly the bytes it declares (no more than the member);
+    with `mapped`, the data is a read-only map of that file at the stream's position."""
+    name = info.filename
     try:
-        return np.lib.format.read_array(stream, allow_pickle=False)
+        version = np.lib.format.read_magic(stream)
+        read_header = _NPY_HEADERS.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy version {version}; numpy writes 1.0 or 2.0")
+        shape, fortran, dtype = read_header(stream)
     except ValueError as exc:
-        raise DatasetFormatError(f"{name}: {exc} (object/pickled arrays are refused)") from None
+        raise DatasetFormatError(f"{name}: not a .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise DatasetFormatError(f"{name}: object arrays need pickle, and pickled arrays are refused")
+    count = math.prod(shape)
+    if count * dtype.itemsize > info.file_size:
+        raise DatasetFormatError(f"{name}: its header declares {shape} {dtype}, more than the member's "
+                                 f"{info.file_size} bytes")
+    if mapped is not None:
+        if count == 0:
+            array = np.empty(0, dtype)
+        else:
+            try:
+                array = np.asarray(np.memmap(mapped, dtype=dtype, mode="r", offset=stream.tell(), shape=(count,)))
+            except ValueError as exc:  # the file ends before the array does
+                raise DatasetFormatError(f"{name}: truncated ({exc})") from None
+    else:
+        buffer = bytearray(count * dtype.itemsize)
+        got = stream.readinto(memoryview(buffer)) if buffer else 0
+        while 0 < got < len(buffer):
+            more = stream.readinto(memoryview(buffer)[got:])
+            if not more:
+                break
+            got += more
+        array = np.frombuffer(buffer, dtype=dtype, count=got // dtype.itemsize)
+    if array.size != count:
+        raise DatasetFormatError(f"{name}: truncated: {array.size} of {count} elements")
+    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
 
 
 def _read_csv(path: Path, budget: Budget) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ import gzip
 import tarfile
 import zipfile
 import zlib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +30,16 @@ _FINITE_CHUNK = 1 << 16  # rows checked at a time, so the check costs no copy of
 
 @dataclass(frozen=True)
 class ParsedDataset:
-    """Checked arrays: x as (N, ...) uint8 pixels or float32 features, t as int64 labels."""
+    """Checked arrays: x as (N, ...) uint8 pixels or float32 features, t as integer labels.
+
+    `as_read` says the file was an .npz holding exactly these four arrays: it can be kept as is."""
 
     x_train: np.ndarray
     t_train: np.ndarray
     x_test: np.ndarray
     t_test: np.ndarray
     classes: int
+    as_read: bool = False
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -81,7 +85,11 @@ def load_dataset_file(path: str | Path, fmt: str, *, max_bytes: int, test_fracti
         raise DatasetFormatError(f"{path.name}: {exc}") from None
     except RuntimeError as exc:  # zipfile: encrypted members
         raise DatasetFormatError(f"{path.name}: cannot read the archive ({exc})") from None
-    return check_arrays(arrays, test_fraction=test_fraction, seed=seed, classes=classes)
+    parsed = check_arrays(arrays, test_fraction=test_fraction, seed=seed, classes=classes)
+    kept = parsed.arrays()
+    if fmt == "npz" and set(arrays) == set(kept) and all(kept[k] is arrays[k] for k in kept):
+        parsed = dataclasses.replace(parsed, as_read=True)
+    return parsed
 
 
 def check_arrays(arrays: dict[str, np.ndarray], *, test_fraction: float | None = None, seed: int = 0,
@@ -151,7 +159,7 @@ def _features(x, name: str) -> np.ndarray:
 
 
 def _labels(t, name: str) -> np.ndarray:
-    """t as a 1-D int64 array of non-negative labels."""
+    """t as a 1-D array of non-negative integer labels (in its own integer dtype)."""
     t = np.asarray(t)
     if t.ndim == 2 and t.shape[1] == 1:
         t = t[:, 0]
@@ -159,7 +167,7 @@ def _labels(t, name: str) -> np.ndarray:
         raise DatasetFormatError(f"{name} must be a 1-D array of integer labels; got {t.dtype} {t.shape}")
     if len(t) and t.min() < 0:
         raise DatasetFormatError(f"{name}: labels must be >= 0; got {t.min()}")
-    return t.astype(np.int64)
+    return t
 
 
 def _check_lengths(x: np.ndarray, t: np.ndarray, split_name: str) -> None:

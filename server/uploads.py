@@ -81,8 +81,7 @@ class DatasetStore:
             raw = work / f"upload.{spec.format}"
             size, digest = self._receive(raw, spec, chunks)
             parsed = self._parse(raw, spec)
-            raw.unlink()  # the arrays replace it: at most one copy on disk at a time
-            meta = _write_dataset(work, spec, parsed, size, digest)
+            meta = _write_dataset(work, raw, spec, parsed, size, digest)
             os.rename(work, self.root / spec.name)
             fsync_dir(self.root)
         except OSError as exc:  # a full or read-only state directory
@@ -215,27 +214,40 @@ class DatasetStore:
         path = self.root / name / DATA_FILE
         if _file_sha256(path) != meta["data_sha256"]:
             raise DataLoss(f"dataset {name!r}: {path} fails its checksum; upload the dataset again")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = [npz[key] for key in ("x_train", "t_train", "x_test", "t_test")]
+        try:  # nncore's reader: the same checks as at upload, no pickle
+            parsed = load_dataset_file(path, "npz", max_bytes=path.stat().st_size)
+        except ValueError as exc:
+            raise DataLoss(f"dataset {name!r}: {path} is unusable ({exc}); upload the dataset again") from None
+        arrays = [parsed.x_train, parsed.t_train, parsed.x_test, parsed.t_test]
         for array in arrays:
             array.flags.writeable = False  # shared by every job
         with self._lock:
             return self._loaded.setdefault(name, Dataset(*arrays))
 
 
-def _write_dataset(work: Path, spec: UploadSpec, parsed, size: int, digest: str) -> dict:
-    """data.npz and dataset.json in the work directory, both fsynced; returns the metadata."""
+def _write_dataset(work: Path, raw: Path, spec: UploadSpec, parsed, size: int, digest: str) -> dict:
+    """data.npz and dataset.json in the work directory, both fsynced; returns the metadata.
+
+    An .npz that holds exactly the checked arrays becomes data.npz as it is: no second write."""
     data = work / DATA_FILE
-    with open(data, "xb") as out:
-        np.savez(out, **parsed.arrays())  # numeric arrays only (nncore checked): nothing pickled
-        out.flush()
-        os.fsync(out.fileno())
+    if parsed.as_read:
+        with open(raw, "rb+") as kept:
+            os.fsync(kept.fileno())
+        os.rename(raw, data)
+        data_digest = digest
+    else:
+        raw.unlink()  # the arrays replace it: at most one copy on disk at a time
+        with open(data, "xb") as out:
+            np.savez(out, **parsed.arrays())  # numeric arrays only (nncore checked): nothing pickled
+            out.flush()
+            os.fsync(out.fileno())
+        data_digest = _file_sha256(data)
     meta = {"name": spec.name, "source": "uploaded", "format": spec.format,
             "input_shape": list(parsed.input_shape), "dtype": str(parsed.x_train.dtype),
             "classes": parsed.classes, "class_names": list(spec.class_names),
             "train_size": len(parsed.x_train), "test_size": len(parsed.x_test),
             "sha256": digest, "size_bytes": size, "created": time.time(),
-            "data_sha256": _file_sha256(data)}
+            "data_sha256": data_digest}
     write_synced(work / META_FILE, json.dumps(meta, indent=1).encode())
     fsync_dir(work)
     return meta

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import zipfile
 
@@ -166,3 +167,31 @@ def test_format_of_and_split_arguments():
         split(x, t, 1.0, 0)
     with pytest.raises(DatasetFormatError, match="only to a file without a test split"):
         check_arrays(split_arrays(), test_fraction=0.2)
+
+
+def test_an_npz_of_exactly_the_checked_arrays_can_be_kept_as_read(tmp_path):
+    arrays = split_arrays()
+    assert load(tmp_path, npz_bytes(**arrays), "npz").as_read
+    arrays["x_train"] = arrays["x_train"].astype(np.float64)
+    arrays["x_test"] = arrays["x_test"].astype(np.float64)
+    assert not load(tmp_path, npz_bytes(**arrays), "npz").as_read  # converted to float32
+    assert not load(tmp_path, npz_bytes(**split_arrays(), extra=np.zeros(3)), "npz").as_read
+    x, t = blobs(20)
+    assert not load(tmp_path, npz_bytes(x_train=x, t_train=t), "npz").as_read  # split off a test set
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_an_npy_header_declaring_more_than_its_member_is_refused_before_allocating(tmp_path, compression):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                   "shape": (10**12, 784)})
+    members = {"x_train.npy": header.getvalue() + bytes(64), "t_train.npy": npz_member(np.arange(4) % 2)}
+    with pytest.raises(DatasetFormatError, match="more than the member's"):
+        load(tmp_path, zip_bytes(members, compression), "npz")
+
+
+def npz_member(array: np.ndarray) -> bytes:
+    """The .npy bytes of one array."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()

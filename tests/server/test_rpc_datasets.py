@@ -56,8 +56,11 @@ def test_an_idx_zip_upload_is_listed_survives_a_restart_and_trains(make_server, 
         assert (model.architecture.input_size, model.architecture.output_size) == (36, 3)
 
 
-def test_train_sizes_are_checked_against_the_uploaded_dataset(ds_stub):
-    upload(ds_stub, npz_bytes(**split_arrays(n_train=60, n_test=30)), "small", "npz")
+def test_train_sizes_are_checked_against_the_uploaded_dataset(server, ds_stub):
+    data = npz_bytes(**split_arrays(n_train=60, n_test=30))
+    upload(ds_stub, data, "small", "npz")
+    # an .npz of exactly the checked arrays is kept byte for byte (no second write)
+    assert (server.settings.state_dir / "datasets" / "small" / "data.npz").read_bytes() == data
     with pytest.raises(grpc.RpcError) as error:
         ds_stub.Train(pb.TrainRequest(dataset="small", train_size=61))
     assert error.value.code() == INVALID and "train_size must be in [1, 60]" in error.value.details()
