@@ -68,17 +68,23 @@ class DatasetUpload:
 
 
 def prepare_upload(source, name: str, *, format: Optional[str] = None, test_fraction: Optional[float] = None,
-                   seed: Optional[int] = None, class_names: Sequence[str] = ()) -> DatasetUpload:
-    """A DatasetUpload from a path (.npz/.csv/.zip/.tar.gz) or from arrays (packed as .npz)."""
+                   seed: Optional[int] = None, class_names: Sequence[str] = (),
+                   sha256: bool | str = True) -> DatasetUpload:
+    """A DatasetUpload from a path (.npz/.csv/.zip/.tar.gz) or from arrays (packed as .npz).
+
+    sha256: True hashes the file first (a second read of it), a hex string declares that digest
+    (e.g. a published one), False declares none; the server checks a declared digest."""
     if isinstance(source, (str, Path)):
         path, data = Path(source), None
         if not path.is_file():
             raise ValueError(f"no dataset file at {path}")
         format = format or _format_of(path)
-        size, digest = path.stat().st_size, _file_sha256(path)
+        size, digest = path.stat().st_size, _file_sha256(path) if sha256 is True else ""
     else:
         path, data, format = None, pack_arrays(source), "npz"
-        size, digest = len(data), hashlib.sha256(data).hexdigest()
+        size, digest = len(data), hashlib.sha256(data).hexdigest() if sha256 is True else ""
+    if isinstance(sha256, str):
+        digest = sha256
     metadata = pb.DatasetUploadMetadata(name=name, format=format, size_bytes=size, sha256=digest,
                                         class_names=list(class_names))
     if test_fraction is not None:

@@ -226,15 +226,15 @@ class NNClient:
 
     def upload_dataset(self, source, name: str, *, format: Optional[str] = None,
                        test_fraction: Optional[float] = None, seed: Optional[int] = None,
-                       class_names: Sequence[str] = (), progress: bool = True,
+                       class_names: Sequence[str] = (), sha256: bool | str = True, progress: bool = True,
                        timeout: Optional[float] = None, file=None) -> DatasetInfo:
         """Upload a dataset file (.npz/.csv/.zip/.tar.gz path) or arrays, with a tqdm bar.
 
         Arrays are a dict {x_train, t_train[, x_test, t_test]} or a tuple in that order, sent
-        as an .npz. The size and sha256 are declared, so the server checks both. No deadline
-        unless `timeout`."""
+        as an .npz. The size is declared, and the sha256 (see client.datasets.prepare_upload),
+        so the server checks them. No deadline unless `timeout`."""
         upload = prepare_upload(source, name, format=format, test_fraction=test_fraction, seed=seed,
-                                class_names=class_names)
+                                class_names=class_names, sha256=sha256)
         with UploadProgressBar(name, upload.size, enabled=progress, file=file) as bar:
             with _rpc("UploadDataset"):
                 return DatasetInfo.from_proto(self._stub.UploadDataset(upload.requests(bar.update),

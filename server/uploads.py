@@ -27,7 +27,7 @@ from server.convert import DatasetInfo
 from server.datasets import Dataset
 from server.errors import (AlreadyExists, DataLoss, FailedPrecondition, InvalidArgument, NotFound,
                            ResourceExhausted)
-from server.fsutil import fsync_dir, write_synced
+from server.fsutil import file_sha256, fsync_dir, write_synced
 from server.ids import check_id
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 MAX_CHUNK_BYTES = 1 << 20
 DATA_FILE, META_FILE = "data.npz", "dataset.json"
 _TEMP_PREFIXES = (".upload-", ".deleting-")
-_HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -212,7 +211,7 @@ class DatasetStore:
                 return self._loaded[name]
         meta = self.meta(name)
         path = self.root / name / DATA_FILE
-        if _file_sha256(path) != meta["data_sha256"]:
+        if file_sha256(path) != meta["data_sha256"]:
             raise DataLoss(f"dataset {name!r}: {path} fails its checksum; upload the dataset again")
         try:  # nncore's reader: the same checks as at upload, no pickle
             parsed = load_dataset_file(path, "npz", max_bytes=path.stat().st_size)
@@ -241,7 +240,7 @@ def _write_dataset(work: Path, raw: Path, spec: UploadSpec, parsed, size: int, d
             np.savez(out, **parsed.arrays())  # numeric arrays only (nncore checked): nothing pickled
             out.flush()
             os.fsync(out.fileno())
-        data_digest = _file_sha256(data)
+        data_digest = file_sha256(data)
     meta = {"name": spec.name, "source": "uploaded", "format": spec.format,
             "input_shape": list(parsed.input_shape), "dtype": str(parsed.x_train.dtype),
             "classes": parsed.classes, "class_names": list(spec.class_names),
@@ -252,11 +251,3 @@ def _write_dataset(work: Path, raw: Path, spec: UploadSpec, parsed, size: int, d
     fsync_dir(work)
     return meta
 
-
-def _file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()

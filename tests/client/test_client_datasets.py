@@ -73,3 +73,15 @@ def test_nnctl_datasets_upload_ls_show_rm(nnctl, nn_server, tmp_path):
     assert nnctl(*on, "datasets", "rm", "pts") == (0, "deleted dataset pts\n", "")
     code, _, err = nnctl(*on, "datasets", "show", "pts")
     assert code == 1 and "no uploaded dataset named 'pts'" in err
+
+
+def test_sha256_declared_computed_or_left_out(nn_server, tmp_path):
+    path = tmp_path / "d.npz"
+    path.write_bytes(pack_arrays(split_arrays()))
+    with NNClient(nn_server.target) as nn:
+        with pytest.raises(NNServiceError) as mismatch:
+            nn.upload_dataset(path, "d", sha256="ab" * 32, progress=False)
+        assert mismatch.value.code.name == "INVALID_ARGUMENT" and "sha256 mismatch" in str(mismatch.value)
+        assert prepare_upload(path, "d", sha256=False).metadata.sha256 == ""
+        assert nn.upload_dataset(path, "d", sha256=False, progress=False).sha256 == \
+            prepare_upload(path, "d").metadata.sha256  # the server hashes what it received
