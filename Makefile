@@ -12,7 +12,7 @@ SHARED_MNIST := ../shared/data/mnist
 STAMP := $(VENV)/.nnservice-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve test test-container proto bench bench-serve clean
+.PHONY: help venv serve test test-container proto bench bench-serve bench-upload clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench: venv ## Print the training benchmark figures (minutes; see docs/performan
 
 bench-serve: venv ## Print the serving benchmark figures (about 9 minutes; see docs/performance.md)
 	$(BIN)/python bench/serve.py --runs 3 $${NNSVC_MNIST_DIR:+--mnist-dir "$$NNSVC_MNIST_DIR"}
+
+bench-upload: venv ## Print the dataset upload figures and the Fashion-MNIST target (about 2 minutes)
+	$(BIN)/python bench/upload.py --runs 3
 
 clean: ## Remove caches (keeps .venv and ./state)
 	rm -rf .pytest_cache .hypothesis

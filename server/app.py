@@ -126,7 +126,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     serving = ServingGate(settings.serving_priority, max_yield=settings.serving_max_pause_ms / 1000)
     # Uploaded datasets (#13 part B): the store, and jobs see its datasets beside the built-ins.
     uploads = DatasetStore(state_dir / "datasets", settings.max_upload_bytes, settings.max_dataset_bytes,
-                           reserved=DATASETS)
+                           reserved=DATASETS, max_concurrent=max(1, settings.grpc_workers // 4))
     jobs = JobManager(settings, models, WithUploads(datasets, uploads), serving)
     executor = concurrent.futures.ThreadPoolExecutor(settings.grpc_workers, thread_name_prefix="nnsvc-rpc")
     server = grpc.server(executor, interceptors=interceptors, options=[

@@ -17,8 +17,8 @@ from server.jobs import JobManager
 from server.priority import ServingGate
 from server.serving import ModelRegistry
 from server.settings import Settings
-from server.uploads import DatasetStore
 from server.tensors import decode_input, encode_probabilities, encode_row
+from server.uploads import DatasetStore
 
 log = logging.getLogger(__name__)
 

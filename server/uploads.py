@@ -54,10 +54,13 @@ class DatasetStore:
     """The uploaded datasets in one directory: upload, list, get, delete, and load for training."""
 
     def __init__(self, root: Path, max_upload_bytes: int, max_dataset_bytes: int,
-                 reserved: Iterable[str] = ()) -> None:
+                 reserved: Iterable[str] = (), max_concurrent: int = 2) -> None:
         self.root = Path(root)
         self.max_upload_bytes, self.max_dataset_bytes = max_upload_bytes, max_dataset_bytes
         self.reserved = frozenset(reserved)
+        # Each upload holds an RPC thread while its client sends: a few slow clients must not
+        # take every thread from Predict and the rest.
+        self.max_concurrent = max_concurrent
         self._lock = threading.Lock()
         self._pending: set[str] = set()
         self._loaded: dict[str, Dataset] = {}
@@ -106,6 +109,9 @@ class DatasetStore:
             if spec.name in self._pending or (self.root / spec.name).exists():
                 raise AlreadyExists(f"dataset {spec.name!r} exists already; delete it first or "
                                     "choose another name")
+            if len(self._pending) >= self.max_concurrent:
+                raise ResourceExhausted(f"{len(self._pending)} uploads are in progress, the most this "
+                                        "server takes at once; retry when one has ended")
             self._pending.add(spec.name)
 
     def _receive(self, path: Path, spec: UploadSpec, chunks: Iterable[bytes]) -> tuple[int, str]:

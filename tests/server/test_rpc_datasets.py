@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import grpc
@@ -155,3 +156,28 @@ def test_names_are_unique_and_delete_waits_for_jobs_that_use_the_dataset(ds_stub
     with pytest.raises(grpc.RpcError) as builtin:
         ds_stub.DeleteDataset(pb.DeleteDatasetRequest(name="mnist"))
     assert builtin.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_uploads_in_progress_are_bounded_so_slow_clients_keep_threads_free(server, ds_stub):
+    release = threading.Event()
+    data = npz_bytes(**split_arrays())
+
+    def slow(name):
+        yield from upload_requests(data[:100], name, "npz", size_bytes=len(data),
+                                   sha256=hashlib.sha256(data).hexdigest())
+        release.wait(30)  # a client that stalls midway
+        yield pb.UploadDatasetRequest(chunk=data[100:])
+
+    slots = server.settings.grpc_workers // 4
+    pending = [ds_stub.UploadDataset.future(slow(f"slow{i}"), timeout=60) for i in range(slots)]
+    for _ in range(200):  # until the server holds every slot
+        error = upload_error(ds_stub, upload_requests(data, "extra", "npz"))
+        if error.code() == EXHAUSTED:
+            break
+        ds_stub.DeleteDataset(pb.DeleteDatasetRequest(name="extra"))
+        threading.Event().wait(0.05)
+    assert error.code() == EXHAUSTED and "uploads are in progress" in error.details()
+    assert ds_stub.ListDatasets(pb.ListDatasetsRequest()).datasets[0].name == "mnist"  # others still served
+    release.set()
+    assert sorted(f.result().name for f in pending) == [f"slow{i}" for i in range(slots)]
+    assert upload(ds_stub, data, "extra", "npz").name == "extra"
