@@ -48,11 +48,13 @@ class DatasetInfo:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetUpload:
-    """One file to upload: its bytes (in memory or on disk), its format and its metadata."""
+    """One file to upload: its bytes (in memory or on disk), its format and its metadata;
+    `hash_while_sending` sends the file's sha256 as the last message."""
 
     metadata: pb.DatasetUploadMetadata
     path: Optional[Path] = None
     data: Optional[bytes] = None
+    hash_while_sending: bool = False
 
     @property
     def size(self) -> int:
@@ -60,11 +62,16 @@ class DatasetUpload:
         return self.metadata.size_bytes
 
     def requests(self, sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.UploadDatasetRequest]:
-        """The metadata message, then chunks of at most 1 MiB; `sent(n)` after each chunk."""
+        """The metadata message, chunks of at most 1 MiB (`sent(n)` after each), then the sha256."""
         yield pb.UploadDatasetRequest(metadata=self.metadata)
+        digest = hashlib.sha256()
         for chunk in _chunks(self.path, self.data):
+            if self.hash_while_sending:
+                digest.update(chunk)
             yield pb.UploadDatasetRequest(chunk=chunk)
             sent(len(chunk))
+        if self.hash_while_sending:
+            yield pb.UploadDatasetRequest(sha256=digest.hexdigest())
 
 
 def prepare_upload(source, name: str, *, format: Optional[str] = None, test_fraction: Optional[float] = None,
@@ -72,26 +79,26 @@ def prepare_upload(source, name: str, *, format: Optional[str] = None, test_frac
                    sha256: bool | str = True) -> DatasetUpload:
     """A DatasetUpload from a path (.npz/.csv/.zip/.tar.gz) or from arrays (packed as .npz).
 
-    sha256: True hashes the file first (a second read of it), a hex string declares that digest
-    (e.g. a published one), False declares none; the server checks a declared digest."""
+    sha256: True hashes the file while sending it and sends the digest last, a hex string
+    declares that digest up front (e.g. a published one), False sends none; the server checks
+    the bytes it received against any digest sent."""
     if isinstance(source, (str, Path)):
         path, data = Path(source), None
         if not path.is_file():
             raise ValueError(f"no dataset file at {path}")
         format = format or _format_of(path)
-        size, digest = path.stat().st_size, _file_sha256(path) if sha256 is True else ""
+        size = path.stat().st_size
     else:
         path, data, format = None, pack_arrays(source), "npz"
-        size, digest = len(data), hashlib.sha256(data).hexdigest() if sha256 is True else ""
-    if isinstance(sha256, str):
-        digest = sha256
-    metadata = pb.DatasetUploadMetadata(name=name, format=format, size_bytes=size, sha256=digest,
+        size = len(data)
+    metadata = pb.DatasetUploadMetadata(name=name, format=format, size_bytes=size,
+                                        sha256=sha256 if isinstance(sha256, str) else "",
                                         class_names=list(class_names))
     if test_fraction is not None:
         metadata.test_fraction = test_fraction
     if seed is not None:
         metadata.seed = seed
-    return DatasetUpload(metadata, path, data)
+    return DatasetUpload(metadata, path, data, hash_while_sending=sha256 is True)
 
 
 def pack_arrays(arrays) -> bytes:
@@ -171,11 +178,3 @@ def _chunks(path: Optional[Path], data: Optional[bytes]) -> Iterator[bytes]:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
 
-
-def _file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()

@@ -21,8 +21,9 @@ _SOURCES = {"builtin": pb.DATASET_SOURCE_BUILTIN, "uploaded": pb.DATASET_SOURCE_
 _BUILTIN_SHAPES = {"mnist": ([28, 28], [str(d) for d in range(10)])}
 
 
-def upload_from_requests(requests: Iterator[pb.UploadDatasetRequest]) -> tuple[UploadSpec, Iterator[bytes]]:
-    """The checked metadata of an UploadDataset stream, and an iterator over its chunks."""
+def upload_from_requests(requests: Iterator[pb.UploadDatasetRequest]) -> tuple[UploadSpec, Iterator[bytes | str]]:
+    """The checked metadata of an UploadDataset stream, and an iterator over its chunks (bytes)
+    and its trailing sha256 (a str), as DatasetStore.upload takes them."""
     first = _next(requests)
     if first is None or first.WhichOneof("part") != "metadata":
         raise InvalidArgument("the first UploadDatasetRequest must carry the metadata (name, format, ...)")
@@ -35,9 +36,7 @@ def metadata_to_spec(meta: pb.DatasetUploadMetadata) -> UploadSpec:
     fmt = meta.format.strip().lower()
     if fmt not in FORMATS:
         raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}; got {meta.format!r}")
-    sha = meta.sha256.strip().lower()
-    if sha and not _SHA256.fullmatch(sha):
-        raise InvalidArgument(f"sha256 must be 64 hex digits or empty; got {meta.sha256[:80]!r}")
+    sha = _sha256(meta.sha256)
     fraction = meta.test_fraction if meta.HasField("test_fraction") else None
     if fraction is not None and not (math.isfinite(fraction) and 0.0 < fraction < 1.0):
         raise InvalidArgument(f"test_fraction must be in (0, 1); got {fraction}")
@@ -60,12 +59,26 @@ def _next(requests):
         raise InvalidArgument("the upload was cancelled by the client before it ended") from None
 
 
-def _chunks(requests) -> Iterator[bytes]:
-    """The bytes of every message after the metadata (a second metadata is refused)."""
+def _sha256(value: str) -> str:
+    """A hex sha256 in lower case, or "" (none declared)."""
+    sha = value.strip().lower()
+    if sha and not _SHA256.fullmatch(sha):
+        raise InvalidArgument(f"sha256 must be 64 hex digits or empty; got {value[:80]!r}")
+    return sha
+
+
+def _chunks(requests) -> Iterator[bytes | str]:
+    """The bytes of every message after the metadata, then the trailing sha256 if one comes."""
     while (request := _next(requests)) is not None:
-        if request.WhichOneof("part") == "metadata":
+        part = request.WhichOneof("part")
+        if part == "metadata":
             raise InvalidArgument("only the first UploadDatasetRequest may carry metadata; the rest "
                                   "carry chunks")
+        if part == "sha256":
+            yield _sha256(request.sha256)
+            if _next(requests) is not None:
+                raise InvalidArgument("the sha256 message must be the last of the upload")
+            return
         yield request.chunk
 
 

@@ -74,8 +74,10 @@ class DatasetStore:
 
     # --- upload ------------------------------------------------------------------------------
 
-    def upload(self, spec: UploadSpec, chunks: Iterable[bytes]) -> dict:
-        """Receive, check and store one dataset file; returns its metadata."""
+    def upload(self, spec: UploadSpec, chunks: Iterable[bytes | str]) -> dict:
+        """Receive, check and store one dataset file; returns its metadata.
+
+        `chunks` are the file's bytes in order, optionally followed by its hex sha256 (a str)."""
         self._claim(spec)
         work = self.root / f".upload-{uuid.uuid4().hex}"
         try:
@@ -114,12 +116,15 @@ class DatasetStore:
                                         "server takes at once; retry when one has ended")
             self._pending.add(spec.name)
 
-    def _receive(self, path: Path, spec: UploadSpec, chunks: Iterable[bytes]) -> tuple[int, str]:
+    def _receive(self, path: Path, spec: UploadSpec, chunks: Iterable[bytes | str]) -> tuple[int, str]:
         """Write the chunks to `path` as they arrive, enforcing the limits; returns (size, sha256)."""
         digest, size = hashlib.sha256(), 0
-        declared = spec.size_bytes
+        declared, digests = spec.size_bytes, [spec.sha256]
         with open(path, "xb") as out:
             for chunk in chunks:
+                if isinstance(chunk, str):  # the trailing sha256
+                    digests.append(chunk)
+                    continue
                 if len(chunk) > MAX_CHUNK_BYTES:
                     raise InvalidArgument(f"a chunk holds {len(chunk)} bytes; at most {MAX_CHUNK_BYTES} "
                                           "(1 MiB) per message")
@@ -138,9 +143,10 @@ class DatasetStore:
             raise InvalidArgument(f"the upload is truncated: received {size} of the declared "
                                   f"size_bytes={declared} bytes")
         hex_digest = digest.hexdigest()
-        if spec.sha256 and spec.sha256 != hex_digest:
-            raise InvalidArgument(f"sha256 mismatch: the received {size} bytes hash to {hex_digest}, "
-                                  f"not the declared {spec.sha256}")
+        for expected in filter(None, digests):
+            if expected != hex_digest:
+                raise InvalidArgument(f"sha256 mismatch: the received {size} bytes hash to {hex_digest}, "
+                                      f"not the declared {expected}")
         return size, hex_digest
 
     def _parse(self, path: Path, spec: UploadSpec):

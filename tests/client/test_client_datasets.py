@@ -1,6 +1,7 @@
 """Datasets through the SDK (upload_dataset, list/get/delete) and nnctl datasets, on a real server."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -82,6 +83,8 @@ def test_sha256_declared_computed_or_left_out(nn_server, tmp_path):
         with pytest.raises(NNServiceError) as mismatch:
             nn.upload_dataset(path, "d", sha256="ab" * 32, progress=False)
         assert mismatch.value.code.name == "INVALID_ARGUMENT" and "sha256 mismatch" in str(mismatch.value)
-        assert prepare_upload(path, "d", sha256=False).metadata.sha256 == ""
-        assert nn.upload_dataset(path, "d", sha256=False, progress=False).sha256 == \
-            prepare_upload(path, "d").metadata.sha256  # the server hashes what it received
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        last = list(prepare_upload(path, "d").requests())[-1]
+        assert last.WhichOneof("part") == "sha256" and last.sha256 == digest  # hashed while sent
+        assert not any(r.WhichOneof("part") == "sha256" for r in prepare_upload(path, "d", sha256=False).requests())
+        assert nn.upload_dataset(path, "d", sha256=False, progress=False).sha256 == digest  # the server's

@@ -64,6 +64,9 @@ def uploads(draw):
     chunk = draw(st.integers(1, 64 * 1024))
     requests = [pb.UploadDatasetRequest(metadata=meta)]
     requests += [pb.UploadDatasetRequest(chunk=data[i:i + chunk]) for i in range(0, len(data), chunk)]
+    if draw(st.booleans()):  # the digest as the last message, as the SDK sends it
+        trailers = [hashlib.sha256(data).hexdigest()] if intact else ["", "0" * 64, "x" * 64]
+        requests.append(pb.UploadDatasetRequest(sha256=draw(st.sampled_from(trailers))))
     if not intact and draw(st.integers(0, 4)) == 0:  # out of order: metadata again, or not first
         requests.insert(draw(st.integers(0, len(requests))), pb.UploadDatasetRequest(metadata=meta))
         if draw(st.booleans()):

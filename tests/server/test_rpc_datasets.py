@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 
 import grpc
@@ -67,6 +68,13 @@ def test_train_sizes_are_checked_against_the_uploaded_dataset(server, ds_stub):
     assert error.value.code() == INVALID and "train_size must be in [1, 60]" in error.value.details()
 
 
+def test_a_trailing_sha256_is_checked_like_a_declared_one(ds_stub):
+    data = npz_bytes(**split_arrays())
+    requests = [*upload_requests(data, "tail", "npz", declare=False),
+                pb.UploadDatasetRequest(sha256=hashlib.sha256(data).hexdigest().upper())]
+    assert ds_stub.UploadDataset(iter(requests), timeout=60).sha256 == hashlib.sha256(data).hexdigest()
+
+
 def test_csv_without_a_test_split_uses_test_fraction(ds_stub):
     x, t = blobs(100, classes=2, shape=(5,))
     info = upload(ds_stub, csv_bytes(x, t), "table", "csv", test_fraction=0.25, seed=3)
@@ -84,6 +92,11 @@ def _bad_uploads():
     return [
         ("truncated", upload_requests(good[:-100], "d", "npz", size_bytes=len(good)), INVALID, "truncated"),
         ("wrong-sha256", upload_requests(good, "d", "npz", sha256="0" * 64), INVALID, "sha256 mismatch"),
+        ("wrong-trailing-sha256", [*upload_requests(good, "d", "npz", declare=False),
+                                   pb.UploadDatasetRequest(sha256="1" * 64)], INVALID, "sha256 mismatch"),
+        ("chunk-after-sha256", [*upload_requests(good, "d", "npz", declare=False),
+                                pb.UploadDatasetRequest(sha256=hashlib.sha256(good).hexdigest()),
+                                pb.UploadDatasetRequest(chunk=b"x")], INVALID, "must be the last"),
         ("mismatched", upload_requests(npz_bytes(**mismatched), "d", "npz"), INVALID, "59 labels"),
         ("labels-out-of-range", upload_requests(npz_bytes(**bad_labels), "d", "npz", class_names=["a", "b", "c"]),
          INVALID, "labels must be in [0, 2]"),
@@ -170,14 +183,24 @@ def test_uploads_in_progress_are_bounded_so_slow_clients_keep_threads_free(serve
 
     slots = server.settings.grpc_workers // 4
     pending = [ds_stub.UploadDataset.future(slow(f"slow{i}"), timeout=60) for i in range(slots)]
-    for _ in range(200):  # until the server holds every slot
-        error = upload_error(ds_stub, upload_requests(data, "extra", "npz"))
-        if error.code() == EXHAUSTED:
+    for _ in range(1000):  # each upload the server holds has its work directory
+        if len([e for e in stored_entries(server.settings.state_dir) if e.startswith(".upload-")]) == slots:
             break
-        ds_stub.DeleteDataset(pb.DeleteDatasetRequest(name="extra"))
-        threading.Event().wait(0.05)
+        threading.Event().wait(0.02)
+    error = upload_error(ds_stub, upload_requests(data, "extra", "npz"))
     assert error.code() == EXHAUSTED and "uploads are in progress" in error.details()
     assert ds_stub.ListDatasets(pb.ListDatasetsRequest()).datasets[0].name == "mnist"  # others still served
     release.set()
     assert sorted(f.result().name for f in pending) == [f"slow{i}" for i in range(slots)]
     assert upload(ds_stub, data, "extra", "npz").name == "extra"
+
+
+def test_uploads_are_logged_and_refused_while_draining(server, ds_stub, caplog):
+    with caplog.at_level(logging.INFO, logger="server.rpc"):
+        upload(ds_stub, npz_bytes(**split_arrays()), "logged", "npz")
+    assert any(r.getMessage().startswith("rpc /nnservice.v1.NNService/UploadDataset OK ")
+               for r in caplog.records if r.name == "server.rpc")
+    server.server.begin_drain()
+    error = upload_error(ds_stub, upload_requests(npz_bytes(**split_arrays()), "late", "npz"))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE and "shutting down" in error.details()
+    assert stored_entries(server.settings.state_dir) == ["logged"]
