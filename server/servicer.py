@@ -146,7 +146,7 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
     @_unary
     def ListDatasets(self, request, context):
         """Built-in datasets, then uploaded ones by name."""
-        metas = builtin_datasets() + self._datasets_store().list()
+        metas = builtin_datasets() + self._datasets_store().entries()
         return pb.ListDatasetsResponse(datasets=[dataset_to_info(m) for m in metas])
 
     @_unary

@@ -162,7 +162,7 @@ class DatasetStore:
 
     # --- queries -----------------------------------------------------------------------------
 
-    def list(self) -> list[dict]:
+    def entries(self) -> list[dict]:
         """The metadata of every stored dataset, by name (unreadable ones are skipped and logged)."""
         metas = []
         for path in sorted(self.root.iterdir()):

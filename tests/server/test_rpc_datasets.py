@@ -204,3 +204,12 @@ def test_uploads_are_logged_and_refused_while_draining(server, ds_stub, caplog):
     error = upload_error(ds_stub, upload_requests(npz_bytes(**split_arrays()), "late", "npz"))
     assert error.code() == grpc.StatusCode.UNAVAILABLE and "shutting down" in error.details()
     assert stored_entries(server.settings.state_dir) == ["logged"]
+
+
+def test_what_a_crashed_upload_left_is_removed_at_the_next_start(make_server, tmp_path):
+    leftover = tmp_path / "crashed" / "datasets" / ".upload-0123"
+    leftover.mkdir(parents=True)
+    (leftover / "upload.npz").write_bytes(b"half a file")
+    (leftover.parent / ".deleting-4567").mkdir()
+    server = make_server(state_dir=tmp_path / "crashed")
+    assert stored_entries(server.settings.state_dir) == []
