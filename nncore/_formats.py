@@ -259,14 +259,17 @@ class _CountingReader(io.RawIOBase):
         return f"_CountingReader({self._what!r}, {self._budget!r})"
 
     def readable(self) -> bool:
+        """Always: this stream is for reading."""
         return True
 
     def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes of the wrapped stream, counted."""
         data = self._stream.read(size)
         self._budget.take(len(data), self._what)
         return data
 
     def readinto(self, buffer) -> int:
+        """Fill `buffer` from read(); returns the number of bytes."""
         data = self.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
