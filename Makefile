@@ -11,7 +11,7 @@ STATE_DIR ?= ./state
 STAMP := $(VENV)/.nnservice-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve test test-container proto bench bench-serve bench-fashion clean
+.PHONY: help venv serve test test-container proto bench bench-serve bench-fashion bench-upload clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench-serve: venv ## Print the serving benchmark figures (about 9 minutes; see d
 
 bench-fashion: venv ## Print the Fashion-MNIST figures: Train on a real server, accuracy within 60 s (minutes)
 	$(BIN)/python bench/fashion.py
+
+bench-upload: venv ## Print the dataset upload figures and the Fashion-MNIST upload target (about 2 minutes)
+	$(BIN)/python bench/upload.py --runs 3
 
 clean: ## Remove caches (keeps .venv and ./state)
 	rm -rf .pytest_cache .hypothesis

@@ -34,7 +34,8 @@ examples:
   nnctl train --hidden-sizes 512,256 --batch-norm --dropout 0.2 --weight-decay 1e-4 --wait
   nnctl jobs --state RUNNING
   nnctl predict MODEL digit.png --mnist-test 0
-  nnctl plot JOB -o curves.png"""
+  nnctl plot JOB -o curves.png
+  nnctl datasets upload mydata.zip --name mydata && nnctl train --dataset mydata --wait"""
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -101,7 +102,7 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     add("--eval-size", int, "images evaluated per epoch for the accuracies (default all)")
     add("--lr-schedule", str, _alternatives(choices.LR_SCHEDULES, DEFAULTS["lr_schedule"]))
     add("--sampling", str, _alternatives(choices.SAMPLINGS, DEFAULTS["sampling"]))
-    add("--dataset", str, "mnist (default) | fashion-mnist | a dataset the server knows")
+    add("--dataset", str, "mnist (default) | fashion-mnist | an uploaded dataset (nnctl datasets ls)")
     add("--name", str, "free-text name, at most 200 characters")
     parser.add_argument("--wait", action="store_true", help="follow the job with a progress bar until it ends")
     parser.add_argument("--no-progress", action="store_true", help="with --wait: no progress bar")
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _job_commands(command)
     _model_commands(command)
+    _dataset_commands(sub, common)
     return parser
 
 
@@ -162,6 +164,31 @@ def _model_commands(command) -> None:
                               "copy shipped with nnservice)")
     command("health", commands.cmd_health, "check the server's health (exit 0 only if SERVING)").add_argument(
         "--service", default="", help="a service name, e.g. nnservice.v1.NNService (default: the server)")
+
+
+def _dataset_commands(sub, common) -> None:
+    """datasets upload | ls | show | rm."""
+    text = "upload, list, show and delete datasets"
+    datasets = sub.add_parser("datasets", parents=[common], help=text, description=text)
+    actions = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name, handler, help_text):
+        p = actions.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    upload = action("upload", commands.cmd_datasets_upload,
+                    "upload a .npz, .csv, or .zip/.tar.gz of IDX files or of train.csv + test.csv")
+    upload.add_argument("file", metavar="FILE")
+    upload.add_argument("--name", required=True, help="the dataset's name: 1-64 of [A-Za-z0-9_-]")
+    upload.add_argument("--format", choices=("npz", "csv", "zip", "tar.gz"), help="default: from FILE's name")
+    upload.add_argument("--test-fraction", type=float, help="test split of a file without one (default 0.1)")
+    upload.add_argument("--seed", type=int, help="shuffles that split (default 0)")
+    upload.add_argument("--class-names", metavar="A,B,...", help="comma-separated, one per class")
+    upload.add_argument("--no-progress", action="store_true", help="no progress bar")
+    action("ls", commands.cmd_datasets_ls, "list datasets: built in, then uploaded")
+    action("show", commands.cmd_datasets_show, "show one dataset").add_argument("name", metavar="NAME")
+    action("rm", commands.cmd_datasets_rm, "delete an uploaded dataset").add_argument("name", metavar="NAME")
 
 
 def make_client(args: argparse.Namespace) -> NNClient:

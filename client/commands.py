@@ -11,6 +11,7 @@ from typing import Callable, Optional, TextIO
 import numpy as np
 
 from . import format as fmt
+from .datasets import dataset_detail, dataset_table
 from .images import load_images
 from .mnist import load_test_image, resolve_dir
 from .progress import JobProgressBar
@@ -178,4 +179,35 @@ def cmd_plot(client: NNClient, args, out: TextIO, err: TextIO) -> int:
     path = plot_curves(status, Path(args.output))
     emit(args, out, {"output": str(path), "epochs": len(status.history)},
          f"wrote {path} ({len(status.history)} epochs)")
+    return EXIT_OK
+
+
+def cmd_datasets_upload(client: NNClient, args, out: TextIO, err: TextIO) -> int:
+    """Upload a dataset file with a progress bar."""
+    names = [n.strip() for n in args.class_names.split(",")] if args.class_names else ()
+    info = client.upload_dataset(Path(args.file), args.name, format=args.format,
+                                 test_fraction=args.test_fraction, seed=args.seed, class_names=names,
+                                 progress=not args.no_progress and not args.json, file=err)
+    emit(args, out, info, dataset_detail(info))
+    return EXIT_OK
+
+
+def cmd_datasets_ls(client: NNClient, args, out: TextIO, err: TextIO) -> int:
+    """List the datasets."""
+    datasets = client.list_datasets()
+    emit(args, out, datasets, dataset_table(datasets))
+    return EXIT_OK
+
+
+def cmd_datasets_show(client: NNClient, args, out: TextIO, err: TextIO) -> int:
+    """Print one dataset."""
+    info = client.get_dataset(args.name)
+    emit(args, out, info, dataset_detail(info))
+    return EXIT_OK
+
+
+def cmd_datasets_rm(client: NNClient, args, out: TextIO, err: TextIO) -> int:
+    """Delete an uploaded dataset."""
+    info = client.delete_dataset(args.name)
+    emit(args, out, info, f"deleted dataset {info.name}")
     return EXIT_OK

@@ -12,6 +12,7 @@ from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 
 from .channel import make_channel
+from .datasets import DatasetInfo, UploadProgressBar, prepare_upload
 from .errors import NNServiceError
 from .progress import JobProgressBar
 from .tensors import (REQUEST_OVERHEAD, as_image_batch, decode_tensor, encode_images, one_input_shapes,
@@ -264,6 +265,35 @@ class NNClient:
     def get_model(self, model_id: str) -> ModelInfo:
         """One model's architecture, training config and metrics."""
         return ModelInfo.from_proto(self._call("GetModel", pb.GetModelRequest(model_id=model_id)))
+
+    def upload_dataset(self, source, name: str, *, format: Optional[str] = None,
+                       test_fraction: Optional[float] = None, seed: Optional[int] = None,
+                       class_names: Sequence[str] = (), sha256: bool | str = True, progress: bool = True,
+                       timeout: Optional[float] = None, file=None) -> DatasetInfo:
+        """Upload a dataset file (.npz/.csv/.zip/.tar.gz path) or arrays, with a tqdm bar.
+
+        Arrays are a dict {x_train, t_train[, x_test, t_test]} or a tuple in that order, sent
+        as an .npz. The size is declared, and the sha256 (see client.datasets.prepare_upload),
+        so the server checks them. No deadline unless `timeout`."""
+        upload = prepare_upload(source, name, format=format, test_fraction=test_fraction, seed=seed,
+                                class_names=class_names, sha256=sha256)
+        with UploadProgressBar(name, upload.size, enabled=progress, file=file) as bar:
+            with _rpc("UploadDataset"):
+                return DatasetInfo.from_proto(self._stub.UploadDataset(upload.requests(bar.update),
+                                                                       timeout=timeout))
+
+    def list_datasets(self) -> list[DatasetInfo]:
+        """Datasets the server can train on: built in, then uploaded."""
+        response = self._call("ListDatasets", pb.ListDatasetsRequest())
+        return [DatasetInfo.from_proto(d) for d in response.datasets]
+
+    def get_dataset(self, name: str) -> DatasetInfo:
+        """One dataset's shape, classes and sizes."""
+        return DatasetInfo.from_proto(self._call("GetDataset", pb.GetDatasetRequest(name=name)))
+
+    def delete_dataset(self, name: str) -> DatasetInfo:
+        """Delete an uploaded dataset (refused while a queued or running job uses it)."""
+        return DatasetInfo.from_proto(self._call("DeleteDataset", pb.DeleteDatasetRequest(name=name)))
 
     def health(self, service: str = "") -> Health:
         """The grpc.health.v1 status of the server ("") or of one service by name."""

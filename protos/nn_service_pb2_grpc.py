@@ -75,6 +75,26 @@ class NNServiceStub:
                 request_serializer=protos_dot_nn__service__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=protos_dot_nn__service__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.UploadDataset = channel.stream_unary(
+                '/nnservice.v1.NNService/UploadDataset',
+                request_serializer=protos_dot_nn__service__pb2.UploadDatasetRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.DatasetInfo.FromString,
+                _registered_method=True)
+        self.ListDatasets = channel.unary_unary(
+                '/nnservice.v1.NNService/ListDatasets',
+                request_serializer=protos_dot_nn__service__pb2.ListDatasetsRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.ListDatasetsResponse.FromString,
+                _registered_method=True)
+        self.GetDataset = channel.unary_unary(
+                '/nnservice.v1.NNService/GetDataset',
+                request_serializer=protos_dot_nn__service__pb2.GetDatasetRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.DatasetInfo.FromString,
+                _registered_method=True)
+        self.DeleteDataset = channel.unary_unary(
+                '/nnservice.v1.NNService/DeleteDataset',
+                request_serializer=protos_dot_nn__service__pb2.DeleteDatasetRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.DatasetInfo.FromString,
+                _registered_method=True)
 
 
 class NNServiceServicer:
@@ -137,6 +157,34 @@ class NNServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadDataset(self, request_iterator, context):
+        """Upload a dataset file: a first message with its metadata, then chunks of at most 1 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasets(self, request, context):
+        """Datasets the server can train on: built in, then uploaded (by name).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDataset(self, request, context):
+        """One dataset's shape, classes and sizes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDataset(self, request, context):
+        """Delete an uploaded dataset; FAILED_PRECONDITION while a queued or running job uses it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NNServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +227,26 @@ def add_NNServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=protos_dot_nn__service__pb2.GetModelRequest.FromString,
                     response_serializer=protos_dot_nn__service__pb2.ModelInfo.SerializeToString,
+            ),
+            'UploadDataset': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadDataset,
+                    request_deserializer=protos_dot_nn__service__pb2.UploadDatasetRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.DatasetInfo.SerializeToString,
+            ),
+            'ListDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasets,
+                    request_deserializer=protos_dot_nn__service__pb2.ListDatasetsRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'GetDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataset,
+                    request_deserializer=protos_dot_nn__service__pb2.GetDatasetRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.DatasetInfo.SerializeToString,
+            ),
+            'DeleteDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDataset,
+                    request_deserializer=protos_dot_nn__service__pb2.DeleteDatasetRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.DatasetInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -398,6 +466,114 @@ class NNService:
             '/nnservice.v1.NNService/GetModel',
             protos_dot_nn__service__pb2.GetModelRequest.SerializeToString,
             protos_dot_nn__service__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadDataset(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/nnservice.v1.NNService/UploadDataset',
+            protos_dot_nn__service__pb2.UploadDatasetRequest.SerializeToString,
+            protos_dot_nn__service__pb2.DatasetInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nnservice.v1.NNService/ListDatasets',
+            protos_dot_nn__service__pb2.ListDatasetsRequest.SerializeToString,
+            protos_dot_nn__service__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nnservice.v1.NNService/GetDataset',
+            protos_dot_nn__service__pb2.GetDatasetRequest.SerializeToString,
+            protos_dot_nn__service__pb2.DatasetInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nnservice.v1.NNService/DeleteDataset',
+            protos_dot_nn__service__pb2.DeleteDatasetRequest.SerializeToString,
+            protos_dot_nn__service__pb2.DatasetInfo.FromString,
             options,
             channel_credentials,
             insecure,

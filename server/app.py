@@ -25,6 +25,7 @@ from server.priority import ServingGate
 from server.servicer import NNServiceServicer
 from server.serving import ModelRegistry
 from server.settings import Settings
+from server.uploads import DatasetStore
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,14 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     if datasets is None:
         datasets = builtin_registry(settings.mnist_dir, settings.datasets_dir, state_dir / "cache",
                                     settings.allow_download)
+    else:
+        datasets = datasets.fork()  # this server's uploads stay its own
     models = ModelStore(state_dir / "models")
     serving = ServingGate(settings.serving_priority, max_yield=settings.serving_max_pause_ms / 1000)
+    # Uploaded datasets join the registry: at start-up, and each one as its upload completes.
+    uploads = DatasetStore(state_dir / "datasets", settings.max_upload_bytes, settings.max_dataset_bytes,
+                           reserved=datasets.names(), max_concurrent=max(1, settings.grpc_workers // 4))
+    uploads.attach(datasets)
     jobs = JobManager(settings, models, datasets, serving)
     executor = concurrent.futures.ThreadPoolExecutor(settings.grpc_workers, thread_name_prefix="nnsvc-rpc")
     server = grpc.server(executor, interceptors=interceptors, options=[
@@ -131,7 +138,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         ("grpc.so_reuseport", 0),
     ])
     pb_grpc.add_NNServiceServicer_to_server(
-        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs), serving), server)
+        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs), serving, uploads), server)
     health_servicer = _add_probes(server)
     try:
         port = (server.add_secure_port(address, credentials) if credentials is not None

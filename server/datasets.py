@@ -91,12 +91,21 @@ class DatasetRegistry:
     """Dataset entries by name, each loaded at most once (a failed load is retried by the next job)."""
 
     def __init__(self, entries: Iterable[DatasetEntry] = ()) -> None:
-        self._lock = threading.Lock()  # guards the two dicts; loading holds _load_lock instead
-        self._load_lock = threading.Lock()  # one loader: other jobs wait instead of loading a copy
+        self._lock = threading.Lock()  # guards _entries
+        self._load_lock = threading.Lock()  # guards _loaded; one loader: other jobs wait for it
         self._entries: dict[str, DatasetEntry] = {}
-        self._loaded: dict[str, Dataset] = {}
+        # name -> (the entry it was loaded for, its arrays); forks share it (see fork)
+        self._loaded: dict[str, tuple[DatasetEntry, Dataset]] = {}
         for entry in entries:
             self.register(entry)
+
+    def fork(self) -> "DatasetRegistry":
+        """A registry with the same entries whose later registrations are its own, sharing the
+        arrays loaded for the entries they have in common (each server of a test session gets
+        its own uploads, and MNIST is parsed once)."""
+        child = DatasetRegistry(self.entries())
+        child._load_lock, child._loaded = self._load_lock, self._loaded
+        return child
 
     def __repr__(self) -> str:
         return f"DatasetRegistry({self.names()}, loaded={sorted(self._loaded)})"
@@ -115,7 +124,9 @@ class DatasetRegistry:
             raise FailedPrecondition(f"{name!r} is a built-in dataset and cannot be removed")
         with self._lock:
             self._entries.pop(entry.name, None)
-            self._loaded.pop(entry.name, None)
+        with self._load_lock:
+            if self._loaded.get(entry.name, (None,))[0] is entry:
+                del self._loaded[entry.name]
         return entry
 
     def names(self) -> list[str]:
@@ -142,12 +153,13 @@ class DatasetRegistry:
         """The arrays of dataset `name`, loading and checking them on first use."""
         entry = self.entry(name)
         with self._load_lock:
-            data = self._loaded.get(entry.name)
-            if data is None:
+            known, data = self._loaded.get(entry.name, (None, None))
+            if known is not entry:  # never loaded, or loaded for another entry of that name
                 data = _load(entry)
                 with self._lock:
-                    if self._entries.get(entry.name) is entry:  # not unregistered meanwhile
-                        self._loaded[entry.name] = data
+                    current = self._entries.get(entry.name)
+                if current is entry:  # not unregistered meanwhile
+                    self._loaded[entry.name] = (entry, data)
             return data
 
 

@@ -54,3 +54,9 @@ class DataLoss(ServiceError):
     """Stored data failed its checksum; it will not be served."""
 
     code = grpc.StatusCode.DATA_LOSS
+
+
+class AlreadyExists(ServiceError):
+    """Something with that name exists already (an uploaded dataset)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS

@@ -36,6 +36,11 @@ class RpcInterceptor(grpc.ServerInterceptor):
                 self._unary(handler.unary_unary, method, gated),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
+        if handler.stream_unary is not None:  # UploadDataset: the same wrapper, over the request stream
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(handler.stream_unary, method, gated),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
         if handler.unary_stream is not None and not getattr(handler.unary_stream, "experimental_non_blocking", False):
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, method, gated),

@@ -10,13 +10,15 @@ import grpc
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server.convert import job_to_status, model_to_info, train_request_to_spec
-from server.errors import InvalidArgument, ServiceError
+from server.dataset_convert import builtin_meta, dataset_to_info, upload_from_requests
+from server.errors import FailedPrecondition, InvalidArgument, ServiceError
 from server.ids import check_id
 from server.jobs import JobManager
 from server.priority import ServingGate
 from server.serving import ModelRegistry
 from server.settings import Settings
 from server.tensors import decode_input, encode_probabilities, encode_row
+from server.uploads import DatasetStore
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,9 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
     """nnservice.v1.NNService: each method decodes, delegates and encodes."""
 
     def __init__(self, settings: Settings, jobs: JobManager, models: ModelRegistry,
-                 serving: ServingGate | None = None) -> None:
+                 serving: ServingGate | None = None, uploads: DatasetStore | None = None) -> None:
         self._settings = settings
+        self._uploads = uploads
         self._serving = serving or ServingGate(enabled=False)
         self._jobs = jobs
         self._models = models
@@ -132,3 +135,42 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
     def GetModel(self, request, context):
         """One model's metadata."""
         return model_to_info(self._models.meta(request.model_id))
+
+    # --- datasets (#13) -------------------------------------------------------------------
+
+    @_unary
+    def UploadDataset(self, request_iterator, context):
+        """Receive a dataset file in chunks, check it and store it."""
+        spec, chunks = upload_from_requests(request_iterator)
+        return dataset_to_info(self._datasets_store().upload(spec, chunks))
+
+    @_unary
+    def ListDatasets(self, request, context):
+        """Built-in datasets, then uploaded ones by name."""
+        builtin = [builtin_meta(e) for e in self._jobs.datasets.entries() if e.builtin]
+        metas = builtin + self._datasets_store().entries()
+        return pb.ListDatasetsResponse(datasets=[dataset_to_info(m) for m in metas])
+
+    @_unary
+    def GetDataset(self, request, context):
+        """One dataset's shape, classes and sizes."""
+        builtin = [builtin_meta(e) for e in self._jobs.datasets.entries() if e.builtin and e.name == request.name]
+        return dataset_to_info(builtin[0] if builtin else self._datasets_store().meta(request.name))
+
+    @_unary
+    def DeleteDataset(self, request, context):
+        """Delete an uploaded dataset no queued or running job uses."""
+        store = self._datasets_store()
+        store.deletable(request.name)  # NOT_FOUND or FAILED_PRECONDITION before anything changes
+        entry = self._jobs.remove_dataset(request.name)  # FAILED_PRECONDITION while a job uses it
+        try:
+            return dataset_to_info(store.delete(request.name))
+        except BaseException:
+            self._jobs.datasets.register(entry)  # its files are still there: keep serving it
+            raise
+
+    def _datasets_store(self) -> DatasetStore:
+        """The uploaded datasets; FAILED_PRECONDITION on a server built without them."""
+        if self._uploads is None:
+            raise FailedPrecondition("this server has no dataset store")
+        return self._uploads

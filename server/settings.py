@@ -76,6 +76,11 @@ class Settings:
     data_dir: Path | None = None
     """Directory of on-disk datasets, one folder each (fashion-mnist/), where downloads go too;
     None means <state_dir>/data (NNSVC_DATA_DIR)."""
+    # --- uploaded datasets (#13) ---
+    max_upload_bytes: int = 512 * 1024 * 1024
+    """Largest dataset file UploadDataset accepts, as sent; more is RESOURCE_EXHAUSTED (NNSVC_MAX_UPLOAD_BYTES)."""
+    max_dataset_bytes: int = 1024 * 1024 * 1024
+    """Most bytes an uploaded file may decompress to (zip bombs stop there) (NNSVC_MAX_DATASET_BYTES)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
@@ -95,6 +100,8 @@ class Settings:
         if not 0.0 <= self.serving_max_pause_ms <= 1000.0:
             raise ValueError(f"serving_max_pause_ms must be in [0, 1000] milliseconds, got {self.serving_max_pause_ms}")
         _check_range("max_parameters", self.max_parameters, 1, 10**12)
+        for name in ("max_upload_bytes", "max_dataset_bytes"):  # uploaded datasets (#13)
+            _check_range(name, getattr(self, name), 1024, 2**62)
         if not self.host:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:

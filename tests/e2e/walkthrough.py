@@ -14,35 +14,33 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "grpcurl.sh"
 README = ROOT / "README.md"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
-README_BEGIN = "<!-- BEGIN examples/grpcurl.sh"
-README_END = "<!-- END examples/grpcurl.sh"
 _STEP = re.compile(r"^# (\d+)\. ")
 _JOB_MARK = "@@JOB="
 
 
-def script_body() -> list[str]:
+def script_body(script: Path = SCRIPT) -> list[str]:
     """The script's lines after its `set -euo pipefail` line: what the README shows."""
-    lines = SCRIPT.read_text().splitlines()
+    lines = script.read_text().splitlines()
     start = lines.index("set -euo pipefail") + 1
     return _trim(lines[start:])
 
 
-def readme_block() -> list[str]:
-    """The lines of the fenced block between the README's grpcurl markers."""
+def readme_block(name: str = "grpcurl.sh") -> list[str]:
+    """The lines of the fenced block between the README's markers for examples/<name>."""
     lines = README.read_text().splitlines()
-    begin = next(i for i, line in enumerate(lines) if line.startswith(README_BEGIN))
-    end = next(i for i, line in enumerate(lines) if line.startswith(README_END))
+    begin = next(i for i, line in enumerate(lines) if line.startswith(f"<!-- BEGIN examples/{name}"))
+    end = next(i for i, line in enumerate(lines) if line.startswith(f"<!-- END examples/{name}"))
     block = lines[begin + 1:end]
     if not block or not block[0].startswith("```") or block[-1] != "```":
         raise ValueError("the README's grpcurl markers must enclose exactly one fenced block")
     return _trim(block[1:-1])
 
 
-def steps() -> dict[int, str]:
+def steps(script: Path = SCRIPT) -> dict[int, str]:
     """The script's numbered steps: step number -> its lines (comment included)."""
     result: dict[int, list[str]] = {}
     current = None
-    for line in script_body():
+    for line in script_body(script):
         match = _STEP.match(line)
         if match:
             current = int(match.group(1))

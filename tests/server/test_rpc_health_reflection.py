@@ -65,7 +65,8 @@ def test_reflection_lists_the_services_and_describes_nnservice(channel):
     assert {SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= set(db.get_services())
     service = DescriptorPool(db).FindServiceByName(SERVICE)
     assert {m.name for m in service.methods} == {
-        "Train", "GetStatus", "Predict", "WatchJob", "CancelJob", "ListJobs", "ListModels", "GetModel"}
+        "Train", "GetStatus", "Predict", "WatchJob", "CancelJob", "ListJobs", "ListModels", "GetModel",
+        "UploadDataset", "ListDatasets", "GetDataset", "DeleteDataset"}
 
 
 def test_one_log_line_per_rpc_with_method_code_and_milliseconds(stub, caplog):

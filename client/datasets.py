@@ -1,0 +1,180 @@
+"""Dataset uploads for the SDK: files or arrays -> UploadDatasetRequest streams, and DatasetInfo."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from protos import nn_service_pb2 as pb
+
+from . import format as fmt
+from .types import _time
+
+CHUNK_BYTES = 1 << 20  # the server's limit per message
+FORMATS = {".npz": "npz", ".csv": "csv", ".zip": "zip", ".tar.gz": "tar.gz", ".tgz": "tar.gz"}
+ARRAY_NAMES = ("x_train", "t_train", "x_test", "t_test")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset the server can train on (built in or uploaded)."""
+
+    name: str
+    source: str                     # "builtin" | "uploaded"
+    input_shape: tuple[int, ...]
+    classes: int
+    class_names: tuple[str, ...]
+    train_size: int
+    test_size: int
+    dtype: str
+    format: str
+    sha256: str
+    size_bytes: int
+    create_time: Optional[dt.datetime]
+
+    @classmethod
+    def from_proto(cls, m: pb.DatasetInfo) -> "DatasetInfo":
+        """From the DatasetInfo message."""
+        source = pb.DatasetSource.Name(m.source).removeprefix("DATASET_SOURCE_").lower()
+        return cls(m.name, source, tuple(m.input_shape), m.classes, tuple(m.class_names), m.train_size,
+                   m.test_size, m.dtype, m.format, m.sha256, m.size_bytes, _time(m, "create_time"))
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetUpload:
+    """One file to upload: its bytes (in memory or on disk), its format and its metadata;
+    `hash_while_sending` sends the file's sha256 as the last message."""
+
+    metadata: pb.DatasetUploadMetadata
+    path: Optional[Path] = None
+    data: Optional[bytes] = None
+    hash_while_sending: bool = False
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return self.metadata.size_bytes
+
+    def requests(self, sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.UploadDatasetRequest]:
+        """The metadata message, chunks of at most 1 MiB (`sent(n)` after each), then the sha256."""
+        yield pb.UploadDatasetRequest(metadata=self.metadata)
+        digest = hashlib.sha256()
+        for chunk in _chunks(self.path, self.data):
+            if self.hash_while_sending:
+                digest.update(chunk)
+            yield pb.UploadDatasetRequest(chunk=chunk)
+            sent(len(chunk))
+        if self.hash_while_sending:
+            yield pb.UploadDatasetRequest(sha256=digest.hexdigest())
+
+
+def prepare_upload(source, name: str, *, format: Optional[str] = None, test_fraction: Optional[float] = None,
+                   seed: Optional[int] = None, class_names: Sequence[str] = (),
+                   sha256: bool | str = True) -> DatasetUpload:
+    """A DatasetUpload from a path (.npz/.csv/.zip/.tar.gz) or from arrays (packed as .npz).
+
+    sha256: True hashes the file while sending it and sends the digest last, a hex string
+    declares that digest up front (e.g. a published one), False sends none; the server checks
+    the bytes it received against any digest sent."""
+    if isinstance(source, (str, Path)):
+        path, data = Path(source), None
+        if not path.is_file():
+            raise ValueError(f"no dataset file at {path}")
+        format = format or _format_of(path)
+        size = path.stat().st_size
+    else:
+        path, data, format = None, pack_arrays(source), "npz"
+        size = len(data)
+    metadata = pb.DatasetUploadMetadata(name=name, format=format, size_bytes=size,
+                                        sha256=sha256 if isinstance(sha256, str) else "",
+                                        class_names=list(class_names))
+    if test_fraction is not None:
+        metadata.test_fraction = test_fraction
+    if seed is not None:
+        metadata.seed = seed
+    return DatasetUpload(metadata, path, data, hash_while_sending=sha256 is True)
+
+
+def pack_arrays(arrays) -> bytes:
+    """An in-memory .npz of a dict {x_train, t_train[, x_test, t_test]} or a tuple in that order."""
+    if not isinstance(arrays, dict):
+        arrays = dict(zip(ARRAY_NAMES, arrays))
+    unknown = sorted(set(arrays) - set(ARRAY_NAMES))
+    if unknown or not {"x_train", "t_train"} <= set(arrays):
+        raise ValueError(f"arrays must be x_train, t_train and optionally x_test, t_test; got {sorted(arrays)}")
+    packed = {k: np.asarray(v) for k, v in arrays.items()}
+    if any(a.dtype.hasobject for a in packed.values()):
+        raise ValueError("object arrays cannot be uploaded: give numeric arrays")
+    buffer = io.BytesIO()
+    np.savez(buffer, **packed)
+    return buffer.getvalue()
+
+
+class UploadProgressBar:
+    """A tqdm bar in bytes for one upload; a no-op when disabled."""
+
+    def __init__(self, name: str, total: int, enabled: bool = True, file=None) -> None:
+        self.name = name
+        self._bar = tqdm(total=total, desc=f"upload {name}", unit="B", unit_scale=True, unit_divisor=1024,
+                         file=file, dynamic_ncols=True, leave=True) if enabled else None
+
+    def __repr__(self) -> str:
+        return f"UploadProgressBar(name={self.name!r}, enabled={self._bar is not None})"
+
+    def __enter__(self) -> "UploadProgressBar":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def update(self, sent: int) -> None:
+        """Advance by `sent` bytes."""
+        if self._bar is not None:
+            self._bar.update(sent)
+
+
+def dataset_table(datasets: Sequence[DatasetInfo]) -> str:
+    """One row per dataset (nnctl datasets ls)."""
+    rows = [(d.name, d.source, "x".join(map(str, d.input_shape)), d.classes, d.train_size, d.test_size,
+             fmt.size(d.size_bytes) if d.size_bytes else "", fmt.when(d.create_time)) for d in datasets]
+    headers = ("NAME", "SOURCE", "INPUT", "CLASSES", "TRAIN", "TEST", "SIZE", "CREATED")
+    return fmt.table(headers, rows) if rows else "no datasets"
+
+
+def dataset_detail(d: DatasetInfo) -> str:
+    """Everything about one dataset (nnctl datasets show)."""
+    return fmt.keyvalues([
+        ("dataset", d.name), ("source", d.source), ("input shape", "x".join(map(str, d.input_shape))),
+        ("dtype", d.dtype), ("classes", d.classes), ("class names", ", ".join(d.class_names)),
+        ("train rows", d.train_size), ("test rows", d.test_size), ("format", d.format),
+        ("size", fmt.size(d.size_bytes) if d.size_bytes else ""), ("sha256", d.sha256),
+        ("created", fmt.when(d.create_time))])
+
+
+def _format_of(path: Path) -> str:
+    """The upload format a file name implies."""
+    for suffix, name in FORMATS.items():
+        if path.name.lower().endswith(suffix):
+            return name
+    raise ValueError(f"cannot tell the format of {path.name}: name it .npz, .csv, .zip or .tar.gz, "
+                     "or give format=")
+
+
+def _chunks(path: Optional[Path], data: Optional[bytes]) -> Iterator[bytes]:
+    """The file's bytes in CHUNK_BYTES pieces, read as they are sent."""
+    if data is not None:
+        view = memoryview(data)
+        for start in range(0, len(data), CHUNK_BYTES):
+            yield bytes(view[start:start + CHUNK_BYTES])
+        return
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
+
