@@ -3,13 +3,16 @@
 `net.gradient` follows the text (layers, fresh arrays every call); train() runs thousands of
 steps, where allocating and Python overhead cost as much as the arithmetic on small nets. This
 module performs the same operations in the same order, so results are bit-identical, but
-writes every intermediate into arrays kept per batch size.
+writes every intermediate into arrays kept per batch size. The element-wise helpers at the
+bottom hand their work to nncore.kernels' fused kernels when those are in use (bit-identical
+except softmax, whose exp and log differ in the last bits; see _numba_kernels).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .network import PARAM_NAMES, TwoLayerNet
 
 
@@ -73,12 +76,10 @@ class TrainStep:
         buf = self.buffers(x.shape[0])
         hidden = buf.hidden
         np.dot(x, p["W1"], out=hidden)  # (N, D) @ (D, H) -> (N, H)
-        hidden += p["b1"]
         if net.activation == "relu":
-            np.greater(hidden, 0, out=buf.mask)
-            np.maximum(hidden, buf.zeros, out=hidden)
+            _bias_relu_inplace(hidden, p["b1"], buf)
         else:
-            _sigmoid_inplace(hidden)
+            _sigmoid_inplace(hidden, p["b1"])
         np.dot(hidden, p["W2"], out=buf.scores)  # (N, H) @ (H, C) -> (N, C)
         buf.scores += p["b2"]
         loss, dy = _softmax_loss_grad(buf, t)
@@ -87,7 +88,7 @@ class TrainStep:
         dh = buf.dhidden
         np.dot(dy, p["W2"].T, out=dh)  # (N, C) @ (C, H) -> (N, H)
         if net.activation == "relu":
-            np.multiply(dh, buf.mask, out=dh)
+            _relu_backward_inplace(dh, buf.mask)
         else:
             _sigmoid_backward_inplace(dh, hidden, buf.tmp)
         np.dot(x.T, dh, out=g["W1"])  # (D, N) @ (N, H) -> (D, H); dx is never needed
@@ -98,17 +99,47 @@ class TrainStep:
         return f"TrainStep({self.net!r}, batch_sizes={sorted(self._buffers)})"
 
 
-def _sigmoid_inplace(a: np.ndarray) -> None:
-    """a = 1 / (1 + exp(-a)), as functions.sigmoid computes it."""
-    np.negative(a, out=a)
+def _bias_relu_inplace(a: np.ndarray, bias: np.ndarray, buf: _Buffers) -> None:
+    """a = max(a + bias, 0) and buf.mask = (a + bias) > 0, as the Affine and Relu layers do."""
+    if kernels.fusable(a, bias):
+        kernels.fast.bias_relu(a, bias, buf.mask)
+        return
+    a += bias
+    np.greater(a, 0, out=buf.mask)
+    np.maximum(a, buf.zeros, out=a)
+
+
+def _relu_backward_inplace(dout: np.ndarray, mask: np.ndarray) -> None:
+    """dout *= mask: Relu.backward."""
+    if kernels.fusable(dout):
+        kernels.fast.relu_backward(dout, mask)
+    else:
+        np.multiply(dout, mask, out=dout)
+
+
+def _sigmoid_inplace(a: np.ndarray, bias: np.ndarray | None = None) -> None:
+    """a = 1 / (1 + exp(-(a + bias))), as Affine then functions.sigmoid compute it."""
+    fused = kernels.fusable(a, *([] if bias is None else [bias]))
+    if fused and bias is not None:
+        kernels.fast.bias_negate(a, bias)  # NumPy's SIMD exp in between beats numba's scalar one
+    else:
+        if bias is not None:
+            a += bias
+        np.negative(a, out=a)
     with np.errstate(over="ignore"):  # exp(-x) -> inf for very negative x gives exactly 0
         np.exp(a, out=a)
+    if fused:
+        kernels.fast.reciprocal_1p(a)
+        return
     a += 1
     np.reciprocal(a, out=a)
 
 
 def _sigmoid_backward_inplace(dout: np.ndarray, y: np.ndarray, tmp: np.ndarray) -> None:
     """dout = ((1 - y) * y) * dout, in layers.Sigmoid.backward's order (rounding matches)."""
+    if kernels.fusable(dout, y):
+        kernels.fast.sigmoid_backward(dout, y)
+        return
     np.subtract(1.0, y, out=tmp)
     tmp *= y
     np.multiply(tmp, dout, out=dout)
@@ -117,6 +148,8 @@ def _sigmoid_backward_inplace(dout: np.ndarray, y: np.ndarray, tmp: np.ndarray) 
 def _softmax_loss_grad(buf: _Buffers, t: np.ndarray) -> tuple[float, np.ndarray]:
     """Return (mean cross-entropy, (softmax - onehot(t)) / N) as SoftmaxWithLoss computes them."""
     scores, y, row, flat = buf.scores, buf.y, buf.row, buf.flat
+    if kernels.fusable(scores, y):
+        return kernels.fast.softmax_loss_grad(scores, t, y), y
     n = scores.shape[0]
     # reduceat, ufunc.reduce and flat indices: the same arithmetic as np.max / np.sum /
     # y[rows, t] with less per-call overhead (these arrays are tiny: overhead is the cost).

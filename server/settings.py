@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from nncore import kernels as nncore_kernels
 from server.priority import MAX_YIELD_SECONDS
 
 ENV_PREFIX = "NNSVC_"
@@ -69,6 +70,9 @@ class Settings:
     """Longest pause of one training step for Predicts, with serving priority on; shorter keeps
     training faster under steady Predict traffic, longer keeps Predict tails flatter
     (NNSVC_SERVING_MAX_PAUSE_MS)."""
+    kernels: str = ""
+    """nncore's element-wise kernels: auto, numba or numpy; empty keeps nncore's own choice
+    (NNCORE_KERNELS, else auto) (NNSVC_KERNELS)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
@@ -90,6 +94,14 @@ class Settings:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+        self._check_kernels()
+
+    def _check_kernels(self) -> None:
+        """Normalise kernels and refuse a value nncore does not know."""
+        object.__setattr__(self, "kernels", str(self.kernels).strip().lower())
+        if self.kernels and self.kernels not in nncore_kernels.CHOICES:
+            raise ValueError(f"kernels must be one of {', '.join(nncore_kernels.CHOICES)} (or empty for "
+                             f"nncore's own choice), got {self.kernels!r}")
 
     def _check_access(self) -> None:
         """Normalise the TLS paths and tokens; refuse half a TLS setup."""
