@@ -41,7 +41,7 @@ _FLAGS = {
     "--auth-tokens-file": ("auth_tokens_file", Path, "bearer tokens, one per line (# comments); "
                                                      "more in NNSVC_AUTH_TOKENS"),
     "--kernels": ("kernels", str, "nncore's element-wise kernels: auto (numba if installed), numba or "
-                                  "numpy; empty keeps NNCORE_KERNELS, else auto"),
+                                  "numpy; unset keeps NNCORE_KERNELS, else auto"),
 }
 
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def use_kernels(settings: Settings) -> str:
-    """Apply settings.kernels to nncore (process-wide; empty keeps its choice); log and return it."""
+    """Apply settings.kernels to nncore (process-wide; None keeps its choice); log and return it."""
     chosen = nncore_kernels.use(settings.kernels) if settings.kernels else nncore_kernels.backend()
     log.info("nncore kernels: %s", chosen)
     return chosen

@@ -70,8 +70,8 @@ class Settings:
     """Longest pause of one training step for Predicts, with serving priority on; shorter keeps
     training faster under steady Predict traffic, longer keeps Predict tails flatter
     (NNSVC_SERVING_MAX_PAUSE_MS)."""
-    kernels: str = ""
-    """nncore's element-wise kernels: auto, numba or numpy; empty keeps nncore's own choice
+    kernels: str | None = None
+    """nncore's element-wise kernels: auto, numba or numpy; None keeps nncore's own choice
     (NNCORE_KERNELS, else auto) (NNSVC_KERNELS)."""
 
     def __post_init__(self) -> None:
@@ -97,11 +97,14 @@ class Settings:
         self._check_kernels()
 
     def _check_kernels(self) -> None:
-        """Normalise kernels and refuse a value nncore does not know."""
-        object.__setattr__(self, "kernels", str(self.kernels).strip().lower())
-        if self.kernels and self.kernels not in nncore_kernels.CHOICES:
-            raise ValueError(f"kernels must be one of {', '.join(nncore_kernels.CHOICES)} (or empty for "
-                             f"nncore's own choice), got {self.kernels!r}")
+        """Normalise kernels (from_env passes it as a Path, like every None-default field) and check it."""
+        if self.kernels is None:
+            return
+        value = str(self.kernels).strip().lower() or None
+        object.__setattr__(self, "kernels", value)
+        if value is not None and value not in nncore_kernels.CHOICES:
+            raise ValueError(f"kernels must be one of {', '.join(nncore_kernels.CHOICES)} (or unset for "
+                             f"nncore's own choice), got {value!r}")
 
     def _check_access(self) -> None:
         """Normalise the TLS paths and tokens; refuse half a TLS setup."""

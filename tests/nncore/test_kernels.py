@@ -159,3 +159,14 @@ def test_a_bad_environment_value_fails_the_import_with_the_allowed_values():
     result = probe("fastest")
     assert result.returncode != 0
     assert "NNCORE_KERNELS must be one of auto, numba, numpy; got 'fastest'" in result.stderr
+
+
+def test_the_disk_cache_follows_numba_cache_dir(monkeypatch, tmp_path):
+    from nncore import _numba_kernels
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "not" / "yet"))  # numba creates it: writable
+    assert _numba_kernels._cache_writable()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocker / "cache"))  # under a file: never a directory
+    assert not _numba_kernels._cache_writable()

@@ -73,7 +73,7 @@ def test_a_taken_port_is_a_clear_error(nn_server, tmp_path):
         create_server(Settings(state_dir=tmp_path / "other"), f"127.0.0.1:{nn_server.port}")
 
 
-def test_the_kernels_setting_switches_nncore_and_empty_keeps_its_choice(monkeypatch, caplog):
+def test_the_kernels_setting_switches_nncore_and_unset_keeps_its_choice(monkeypatch, caplog):
     from nncore import kernels
     from server.__main__ import use_kernels
     from server.settings import Settings
@@ -81,7 +81,7 @@ def test_the_kernels_setting_switches_nncore_and_empty_keeps_its_choice(monkeypa
     monkeypatch.setattr(kernels, "fast", kernels.fast)  # restored after the test
     caplog.set_level("INFO", logger="server")
     assert use_kernels(Settings(kernels="numpy")) == "numpy" and kernels.fast is None
-    assert use_kernels(Settings()) == "numpy"  # empty: whatever nncore uses now
+    assert use_kernels(Settings()) == "numpy"  # unset: whatever nncore uses now
     assert use_kernels(Settings(kernels="numba")) == "numba" and kernels.fast is not None
     assert "nncore kernels: numba" in caplog.text
     with pytest.raises(SystemExit) as info:

@@ -89,7 +89,7 @@ def test_serving_pause_is_read_checked_and_defaults_to_the_gates_bound():
 
 
 def test_kernels_are_read_normalised_and_checked():
-    assert Settings().kernels == ""  # nncore's own choice
+    assert Settings().kernels is None and Settings(kernels=" ").kernels is None  # nncore's own choice
     assert Settings.from_env({"NNSVC_KERNELS": " NumPy "}).kernels == "numpy"
     with pytest.raises(ValueError, match="kernels must be one of auto, numba, numpy"):
         Settings(kernels="gpu")
