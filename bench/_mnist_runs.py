@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from _timing import median_time
 from nncore import TwoLayerNet
 from nncore._step import TrainStep  # internal on purpose: the benchmark times the step train() runs
 from nncore.training import TrainConfig, batch_order, build_network, learning_rate, train
@@ -161,16 +162,6 @@ def torch_python(requested: str | None) -> tuple[str | None, str]:
     where = requested or f"{sys.executable} (this interpreter)"
     return None, (f"PyTorch: not available ({where} cannot import torch); pass --torch-python PATH "
                   "or set NNSVC_TORCH_PYTHON to compare; NumPy figures only")
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Return the median wall time of fn() over `repeats` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def gradient_times(hidden: int, batch: int, x: np.ndarray, t: np.ndarray, repeats: int) -> dict:

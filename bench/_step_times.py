@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from _mnist_runs import TORCH_REF, median_time, torch_job
+from _mnist_runs import TORCH_REF, torch_job
+from _timing import median_time
 from _setups import STEP_OVER_GEMMS
 from nncore._step import TrainStep  # internal on purpose: the step train() runs
 from nncore.optimizers import make_optimizer

@@ -11,22 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
-
-
-def median_time(fn, repeats: int) -> float:
-    """Median wall time of fn() over repeats calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+from _timing import median_time  # the same directory; stdlib only
 
 
 def gemm_round(model: torch.nn.Sequential, x: torch.Tensor) -> callable:
