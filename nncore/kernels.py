@@ -19,6 +19,7 @@ import numpy as np
 ENV_VAR = "NNCORE_KERNELS"
 #: Allowed values of ENV_VAR and use(); "auto" is the default.
 CHOICES = ("auto", "numba", "numpy")
+#: The choice when ENV_VAR is unset or empty.
 DEFAULT = "auto"
 #: dtypes the fused kernels are used for; anything else takes the NumPy path.
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
