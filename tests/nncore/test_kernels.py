@@ -170,3 +170,17 @@ def test_the_disk_cache_follows_numba_cache_dir(monkeypatch, tmp_path):
     blocker.write_text("")
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocker / "cache"))  # under a file: never a directory
     assert not _numba_kernels._cache_writable()
+
+
+@pytest.mark.parametrize("value", ["auto", "numba"])
+def test_without_numba_auto_falls_back_to_numpy_and_numba_says_what_to_install(value):
+    code = ("import sys; sys.modules['numba'] = None  # as if numba were not installed\n"
+            "import nncore; from nncore import kernels; print(kernels.backend())")
+    env = {**os.environ, kernels.ENV_VAR: value}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if value == "auto":
+        assert result.returncode == 0 and result.stdout.strip() == "numpy", result.stderr
+    else:
+        assert result.returncode != 0
+        assert "NNCORE_KERNELS=numba but numba cannot be imported" in result.stderr
+        assert "nnservice[fast]" in result.stderr
