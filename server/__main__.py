@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from nncore import kernels as nncore_kernels
 from server.app import create_server
 from server.settings import Settings
 
@@ -47,6 +48,8 @@ _FLAGS = {
     "--max-upload-bytes": ("max_upload_bytes", int, "largest dataset file UploadDataset accepts"),
     "--max-dataset-bytes": ("max_dataset_bytes", int, "most bytes an uploaded dataset may decompress "
                                                       "to (zip bombs stop there)"),
+    "--kernels": ("kernels", str, "nncore's element-wise kernels: auto (numba if installed), numba or "
+                                  "numpy; unset keeps NNCORE_KERNELS, else auto"),
 }
 
 
@@ -96,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level_number,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        use_kernels(settings)
         server, port = create_server(settings, _address(settings.host, settings.port))
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (ImportError, OSError, RuntimeError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1
     stop = threading.Event()
@@ -113,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         pass
     server.stop(settings.shutdown_grace)
     return 0
+
+
+def use_kernels(settings: Settings) -> str:
+    """Apply settings.kernels to nncore (process-wide; None keeps its choice); log and return it."""
+    chosen = nncore_kernels.use(settings.kernels) if settings.kernels else nncore_kernels.backend()
+    log.info("nncore kernels: %s", chosen)
+    return chosen
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from nncore import kernels as nncore_kernels
 from server.priority import MAX_YIELD_SECONDS
 
 ENV_PREFIX = "NNSVC_"
@@ -81,6 +82,9 @@ class Settings:
     """Largest dataset file UploadDataset accepts, as sent; more is RESOURCE_EXHAUSTED (NNSVC_MAX_UPLOAD_BYTES)."""
     max_dataset_bytes: int = 1024 * 1024 * 1024
     """Most bytes an uploaded file may decompress to (zip bombs stop there) (NNSVC_MAX_DATASET_BYTES)."""
+    kernels: str | None = None
+    """nncore's element-wise kernels: auto, numba or numpy; None keeps nncore's own choice
+    (NNCORE_KERNELS, else auto) (NNSVC_KERNELS)."""
 
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
@@ -106,6 +110,17 @@ class Settings:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+        self._check_kernels()
+
+    def _check_kernels(self) -> None:
+        """Normalise kernels (from_env passes it as a Path, like every None-default field) and check it."""
+        if self.kernels is None:
+            return
+        value = str(self.kernels).strip().lower() or None
+        object.__setattr__(self, "kernels", value)
+        if value is not None and value not in nncore_kernels.CHOICES:
+            raise ValueError(f"kernels must be one of {', '.join(nncore_kernels.CHOICES)} (or unset for "
+                             f"nncore's own choice), got {value!r}")
 
     def _check_access(self) -> None:
         """Normalise the TLS paths and tokens; refuse half a TLS setup."""

@@ -23,7 +23,7 @@ def test_help_lists_every_flag_with_its_default(capsys):
     out = capsys.readouterr().out
     for flag in ("--host", "--port", "--state-dir", "--mnist-dir", "--allow-download", "--no-download",
                  "--max-concurrent-jobs", "--max-queued-jobs", "--max-message-bytes", "--shutdown-grace",
-                 "--serving-priority", "--serving-max-pause-ms"):
+                 "--serving-priority", "--serving-max-pause-ms", "--kernels"):
         assert flag in out
     assert "(default: 50051)" in out and "NNSVC_" in out
 
@@ -71,3 +71,19 @@ def test_a_taken_port_is_a_clear_error(nn_server, tmp_path):
 
     with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{nn_server.port}"):
         create_server(Settings(state_dir=tmp_path / "other"), f"127.0.0.1:{nn_server.port}")
+
+
+def test_the_kernels_setting_switches_nncore_and_unset_keeps_its_choice(monkeypatch, caplog):
+    from nncore import kernels
+    from server.__main__ import use_kernels
+    from server.settings import Settings
+
+    monkeypatch.setattr(kernels, "fast", kernels.fast)  # restored after the test
+    caplog.set_level("INFO", logger="server")
+    assert use_kernels(Settings(kernels="numpy")) == "numpy" and kernels.fast is None
+    assert use_kernels(Settings()) == "numpy"  # unset: whatever nncore uses now
+    assert use_kernels(Settings(kernels="numba")) == "numba" and kernels.fast is not None
+    assert "nncore kernels: numba" in caplog.text
+    with pytest.raises(SystemExit) as info:
+        main(["--kernels", "gpu"])
+    assert info.value.code == 2

@@ -86,3 +86,10 @@ def test_serving_pause_is_read_checked_and_defaults_to_the_gates_bound():
     assert Settings.from_env({"NNSVC_SERVING_MAX_PAUSE_MS": "7.5"}).serving_max_pause_ms == 7.5
     with pytest.raises(ValueError, match=r"serving_max_pause_ms must be in \[0, 1000\]"):
         Settings(serving_max_pause_ms=-1.0)
+
+
+def test_kernels_are_read_normalised_and_checked():
+    assert Settings().kernels is None and Settings(kernels=" ").kernels is None  # nncore's own choice
+    assert Settings.from_env({"NNSVC_KERNELS": " NumPy "}).kernels == "numpy"
+    with pytest.raises(ValueError, match="kernels must be one of auto, numba, numpy"):
+        Settings(kernels="gpu")
