@@ -111,6 +111,8 @@ def _learning_rate(req: pb.TrainRequest) -> float | None:
 
 def config_to_proto(config: dict) -> pb.TrainingConfig:
     """A stored config dict -> TrainingConfig (eval_size 0 means all images)."""
+    if not config:  # a job rebuilt from a checkpoint that did not record it (server/rebuild.py)
+        return pb.TrainingConfig()
     return pb.TrainingConfig(
         hidden_size=config["hidden_size"], activation=config["activation"],
         weight_init=config["weight_init"], optimizer=config["optimizer"],

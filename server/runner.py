@@ -153,7 +153,9 @@ class JobRunner:
 
         def on_epoch_end(state: TrainState) -> None:
             try:
-                self._checkpoints.save(record.job_id, state.epoch, state.arrays(), state.meta())
+                self._checkpoints.save(record.job_id, state.epoch, state.arrays(), state.meta(),
+                                       job={"name": record.name, "config": record.config,
+                                            "created": record.created})
             except OSError as exc:  # full or read-only state dir: say where, and what to do
                 raise OSError(f"cannot write the epoch {state.epoch} checkpoint under "
                               f"{self._checkpoints.root}: {exc.strerror or exc}; free space or fix "
@@ -193,7 +195,7 @@ class JobRunner:
         """What model.json says about a model besides its checksum."""
         return {"job_id": record.job_id, "name": record.name, "architecture": net.config,
                 "config": record.config, "final_metrics": record.history[-1] if record.history else None,
-                "created": time.time()}
+                "history": record.history, "created": time.time()}
 
     def transition(self, job: ActiveJob, state: str) -> None:
         """Move an active job to a non-final state (CANCELLING) and record it."""

@@ -27,8 +27,8 @@ def interrupt_after_epoch(state_dir, datasets, monkeypatch, epoch: int, **job):
     saved, release = threading.Event(), threading.Event()
     real_save = CheckpointStore.save
 
-    def save_then_hold(self, job_id, at_epoch, arrays, meta):
-        real_save(self, job_id, at_epoch, arrays, meta)
+    def save_then_hold(self, job_id, at_epoch, arrays, meta, **kw):
+        real_save(self, job_id, at_epoch, arrays, meta, **kw)
         if at_epoch == epoch:
             saved.set()
             release.wait(10)
