@@ -204,7 +204,8 @@ class JobManager:
                 if not is_active():
                     return
                 if job.version == seen:  # woken by shutdown with nothing new to say
-                    raise Unavailable("the server is shutting down; the job resumes after the restart")
+                    raise Unavailable("the server is shutting down; the job resumes after the restart: "
+                                      "watch it again then (the SDK and nnctl reconnect by themselves)")
                 seen = job.version
                 record = job.record.copy()
             yield record
