@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from server.app import create_server
+from server.logfmt import configure_logging
 from server.settings import Settings
 
 log = logging.getLogger("server")
@@ -39,6 +40,11 @@ _FLAGS = {
                                                "signed (mutual TLS)"),
     "--auth-tokens-file": ("auth_tokens_file", Path, "bearer tokens, one per line (# comments); "
                                                      "more in NNSVC_AUTH_TOKENS"),
+    # access logging (#17)
+    "--slow-call-ms": ("slow_call_ms", float, "a unary RPC this slow (milliseconds) is logged at INFO "
+                                              "like a failed one; every other call only at DEBUG"),
+    "--log-format": ("log_format", str, "text, or json: one JSON object per line (time, level, "
+                                        "logger, message, and fields such as method, code, ms)"),
 }
 
 
@@ -84,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = defaults.replace(**vars(args))
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=settings.log_level_number,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level_number, settings.log_format)
     try:
         server, port = create_server(settings, _address(settings.host, settings.port))
     except (OSError, RuntimeError, ValueError) as exc:

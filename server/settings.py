@@ -16,6 +16,7 @@ ENV_PREFIX = "NNSVC_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,13 @@ class Settings:
     training faster under steady Predict traffic, longer keeps Predict tails flatter
     (NNSVC_SERVING_MAX_PAUSE_MS)."""
 
+    # --- access logging (#17) ---
+    slow_call_ms: float = 1000.0
+    """A unary RPC taking this many milliseconds or more gets an access-log line at INFO, like a
+    failed one; other calls are logged only at DEBUG (NNSVC_SLOW_CALL_MS)."""
+    log_format: str = "text"
+    """Log lines as `text` or `json` (one JSON object per line, for log collectors) (NNSVC_LOG_FORMAT)."""
+
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
         object.__setattr__(self, "state_dir", Path(self.state_dir))
@@ -90,6 +98,15 @@ class Settings:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+        self._check_logging()
+
+    def _check_logging(self) -> None:
+        """Normalise and check the access-log settings."""
+        object.__setattr__(self, "log_format", str(self.log_format).lower())
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if not 0.0 <= self.slow_call_ms <= 3_600_000.0:
+            raise ValueError(f"slow_call_ms must be in [0, 3600000] milliseconds, got {self.slow_call_ms}")
 
     def _check_access(self) -> None:
         """Normalise the TLS paths and tokens; refuse half a TLS setup."""
