@@ -171,14 +171,12 @@ def test_nn_server_flags_and_environment_turn_on_mutual_tls_and_tokens(pki, toke
     options = dict(root_certificates=pki["ca"].cert.read_bytes(), certificate_chain=chain, private_key=key)
     try:
         deadline = time.monotonic() + 60
-        while True:  # wait for the process, probing over mutual TLS (health is open to any token)
-            with sdk(server.target, **options) as client:
-                try:
-                    if client.health().serving:
-                        break
-                except NNServiceError:
-                    assert server.proc.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.1)
+        # wait for the process, probing over mutual TLS (health is open to any token); an answer
+        # of NOT_SERVING waits like no answer, under the same deadline
+        while not _serving(server.target, options):
+            assert server.proc.poll() is None, "nn-server exited"
+            assert time.monotonic() < deadline, "nn-server did not become SERVING within 60 s"
+            time.sleep(0.1)
         for token in (TOKEN, "env-token"):
             with sdk(server.target, token=token, **options) as client:
                 assert client.list_jobs() == []
@@ -190,6 +188,15 @@ def test_nn_server_flags_and_environment_turn_on_mutual_tls_and_tokens(pki, toke
         assert server.stop() == 0
     text = (tmp_path / "server.log").read_text()
     assert "mutual TLS, bearer tokens required" in text and TOKEN not in text and "env-token" not in text
+
+
+def _serving(target: str, options: dict) -> bool:
+    """Whether the server at `target` answers health SERVING (False if it does not answer)."""
+    with sdk(target, **options) as client:
+        try:
+            return client.health().serving
+        except NNServiceError:
+            return False
 
 
 @pytest.mark.parametrize("change, fragment", [

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import grpc
@@ -41,23 +43,24 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path, mnist_dir):
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0", "--mnist-dir", str(mnist_dir),
          "--shutdown-grace", "3"], env=env, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()  # read by a thread, so every wait below has a deadline
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True)
+    reader.start()
     try:
-        lines = []
+        seen = []
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            lines.append(line)
-            match = re.search(r"listening on port (\d+)", line)
-            if match:
-                break
-        else:
-            raise AssertionError("server did not start: " + "".join(lines))
+        while not (match := re.search(r"listening on port (\d+)", "".join(seen))):
+            try:
+                seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError("server did not start within 30 s: " + "".join(seen)) from None
         with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
             check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
             assert check.status == health_pb2.HealthCheckResponse.SERVING
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-        rest = proc.stderr.read()
+        reader.join(10)
+        rest = "".join(lines.queue)
         assert "SIGTERM received: draining" in rest and "stopped" in rest
         assert (tmp_path / "state" / "jobs.sqlite3").exists()
     finally:

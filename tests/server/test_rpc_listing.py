@@ -76,6 +76,16 @@ def test_running_jobs_are_listed_with_live_progress(populated):
     stub, ids = populated
     (job,) = stub.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_RUNNING)).jobs
     assert job.name == "long" and job.config.hidden_size == 512 and job.total_epochs == 50
+    # live: the listed counters move on while the job trains (SQLite keeps them once a second)
+    watch = stub.WatchJob(pb.WatchJobRequest(job_id=ids[3]), timeout=60)
+    for status in watch:
+        if status.iteration > job.iteration + 2:  # the ETA needs two steps to measure
+            break
+    watch.cancel()
+    (later,) = stub.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_RUNNING)).jobs
+    assert later.iteration > job.iteration and later.total_iterations == 50 * 60000 // 100
+    assert 0 < later.progress < 1 and later.progress == pytest.approx(later.iteration / later.total_iterations)
+    assert later.loss > 0 and later.eta_seconds > 0  # the time left while running (issue 17)
 
 
 def test_list_models_and_get_model(populated):
