@@ -40,6 +40,8 @@ from client import NNClient, NNServiceError  # noqa: E402
 JOB = dict(hidden_size=16, epochs=2, train_size=3000, eval_size=500, batch_size=100)
 FIXED_INPUT = np.random.default_rng(1234).integers(0, 256, (4, 784), dtype=np.uint8)
 FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+# Codes a soak call may not answer; UNAVAILABLE only while the server is down (see `errors`).
+UNEXPECTED = ("INTERNAL", "UNKNOWN", "DATA_LOSS", "NOT_FOUND")
 SERVER_ARGS = ("--max-concurrent-jobs", "1", "--max-queued-jobs", "4")
 
 
@@ -56,9 +58,16 @@ class Soak:
     final: dict = field(default_factory=dict)  # job id -> final state seen
     models: dict = field(default_factory=dict)  # model id -> probabilities of FIXED_INPUT
     mismatches: int = 0
+    errors: list = field(default_factory=list)  # the first unexpected errors, with their messages
 
     def __repr__(self) -> str:
         return f"Soak({self.target}, {len(self.jobs)} jobs, {len(self.models)} models)"
+
+    def note(self, what: str, exc: NNServiceError) -> None:
+        """Keep the first few unexpected errors with their messages, for the report."""
+        with self.lock:
+            if len(self.errors) < 20:
+                self.errors.append(f"{time.strftime('%H:%M:%S')} {what}: {exc}")
 
     def recent_job(self, rng: random.Random) -> str | None:
         """One of the last 20 jobs submitted, or None."""
@@ -140,6 +149,8 @@ def worker(soak: Soak, seed: int) -> None:
                 code = "OK"
             except NNServiceError as exc:
                 code = exc.code.name
+                if code in UNEXPECTED:
+                    soak.note(name, exc)
             with soak.lock:
                 soak.calls[name, code] += 1
             soak.stop.wait(soak.think)
@@ -167,10 +178,26 @@ def verify_models(soak: Soak) -> dict[str, int]:
     with NNClient(soak.target, timeout=30) as client:
         for model_id in known:
             try:
-                counts["ok" if soak.check_model(client, model_id) else "changed"] += 1
+                counts["ok" if _check_patiently(soak, client, model_id) else "changed"] += 1
             except NNServiceError as exc:
                 counts[f"lost ({exc.code.name})"] += 1
+                soak.note(f"verify {model_id}", exc)
     return dict(counts)
+
+
+def _check_patiently(soak: Soak, client: NNClient, model_id: str, patience: float = 30.0) -> bool:
+    """check_model, retrying UNAVAILABLE for `patience` seconds: right after a restart the
+    client's connection may still be backing off from the outage (a 30-min soak saw one such
+    answer), which says nothing about the model."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return soak.check_model(client, model_id)
+        except NNServiceError as exc:
+            if exc.code.name != "UNAVAILABLE" or time.monotonic() > deadline:
+                raise
+            soak.note(f"verify {model_id} (retried)", exc)
+            time.sleep(0.5)
 
 
 def settle(soak: Soak, seconds: float) -> list[str]:
@@ -234,7 +261,7 @@ def run(args: argparse.Namespace) -> dict:
             "codes": dict(collections.Counter(code for (_, code) in soak.calls.elements())),
             "jobs_submitted": len(soak.jobs), "jobs_finished": dict(collections.Counter(soak.final.values())),
             "models": len(soak.models), "models_at_end": last, "mismatches": soak.mismatches,
-            "stuck_jobs": stuck, "final_server": final_rss}
+            "stuck_jobs": stuck, "final_server": final_rss, "errors": soak.errors}
 
 
 def report(out: dict) -> None:
@@ -250,6 +277,8 @@ def report(out: dict) -> None:
     for i, restart in enumerate(out["restarts"], 1):
         print(f"  after restart {i}: {restart['models_after_restart']}")
     print(f"  at the end: {out['models_at_end']}; answers that changed during the soak: {out['mismatches']}")
+    if out["errors"]:
+        print("  unexpected errors (first 20): " + "\n    ".join(["", *out["errors"]]))
     print("== Server RSS per restart ==  (MB, read just before each SIGKILL)")
     for i, restart in enumerate(out["restarts"], 1):
         print(f"  run {i}: up {restart['uptime_s']} s, peak {restart['peak_rss_mb']}, now {restart['rss_mb']}")
