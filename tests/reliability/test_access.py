@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import grpc
@@ -204,6 +205,8 @@ def _serving(target: str, options: dict) -> bool:
     (lambda p, t: dict(tls_cert=t / "missing.crt", tls_key=p["server"].key), "tls_cert: cannot read"),
     (lambda p, t: dict(tls_cert=p["server"].cert, tls_key=p["server"].key,
                        tls_client_ca=t / "tokens"), "tls_client_ca: "),
+    (lambda p, t: dict(tls_cert=p["server"].cert, tls_key=p["server"].key,  # valid PEM, not a CA
+                       tls_client_ca=p["client"].cert), "holds certificates but no CA"),
     (lambda p, t: dict(auth_tokens_file=t / "empty"), "holds no token"),
     (lambda p, t: dict(auth_tokens_file=t / "spaced"), "line 2: a token may not contain spaces"),
 ])
@@ -215,6 +218,23 @@ def test_unusable_access_settings_stop_the_start_with_a_reason(pki, tmp_path, ch
     with pytest.raises(ValueError, match=fragment):
         create_server(settings)
     assert not (tmp_path / "state").exists()  # refused before anything was created
+
+
+def test_a_token_file_others_can_read_is_warned_about_and_still_used(make_server, tmp_path, caplog):
+    path = tmp_path / "shared-tokens"
+    path.write_text(f"{TOKEN}\n")
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="server.auth"):
+        server = make_server(auth_tokens_file=path)
+    assert [r.getMessage() for r in caplog.records if r.name == "server.auth"] == [
+        f"auth tokens file {path} is readable by others (chmod 600 it)"]
+    with sdk(server.target, token=TOKEN) as client:
+        assert client.list_jobs() == []
+    caplog.clear()
+    path.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="server.auth"):
+        make_server(auth_tokens_file=path)
+    assert not [r for r in caplog.records if r.name == "server.auth"]
 
 
 @pytest.mark.parametrize("values, fragment", [

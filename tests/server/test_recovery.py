@@ -119,3 +119,29 @@ def test_a_job_that_died_after_saving_its_model_is_marked_succeeded(tmp_path, da
     status = h.jobs.get(job_id)
     assert status.state == SUCCEEDED and status.model_id == job_id
     h.close()
+
+
+@pytest.mark.parametrize("arrays, version, reason", [
+    ({"params/W1": np.zeros((2, 2))}, 99, "TrainState version must be 1; got 99"),
+    ({"weights/W1": np.zeros((2, 2))}, 1, "unknown TrainState array 'weights/W1'"),
+])
+def test_a_checkpoint_with_a_good_checksum_but_a_wrong_version_or_arrays_fails_the_job(
+        tmp_path, datasets, arrays, version, reason):
+    h = Harness(tmp_path / "state", datasets)
+    done = h.submit()
+    h.finish(done)
+    config = h.jobs.get(done).config
+    h.close()
+    store = JobStore(tmp_path / "state" / "jobs.sqlite3")
+    store.insert(record("odd", RUNNING, config))
+    store.close()
+    meta = {"version": version, "epoch": 1, "iteration": 4, "rng_state": {}, "history": {}}
+    CheckpointStore(tmp_path / "state" / "jobs").save("odd", 1, arrays, meta)  # its sha256 is right
+
+    h = Harness(tmp_path / "state", datasets)
+    h.jobs.recover()
+    failed = h.jobs.get("odd")
+    assert failed.state == FAILED
+    assert failed.error.startswith("interrupted by server restart; its checkpoint is unusable") and reason in failed.error
+    assert not (tmp_path / "state" / "jobs" / "odd").exists()
+    h.close()
