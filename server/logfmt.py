@@ -29,7 +29,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int, log_format: str = "text") -> None:
-    """Send the server's logs to stderr at `level`, as text or JSON lines."""
+    """Send the server's logs to stderr at `level`, as text or JSON lines (like basicConfig, a
+    no-op when the root logger already has handlers, e.g. an embedding program's or pytest's)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=level, handlers=[handler])
