@@ -56,6 +56,9 @@ class JobStore:
             self._open()
         except sqlite3.Error as exc:  # malformed, not a database, read-only, foreign schema
             self._db.close()
+            if "locked" in str(exc) or "busy" in str(exc):  # in use by another process: not damage
+                raise RuntimeError(f"{self.path} is in use by another process ({exc}); is another "
+                                   "server running on this state directory?") from None
             raise DamagedDatabase(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             self._db.close()

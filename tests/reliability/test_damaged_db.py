@@ -197,3 +197,20 @@ def test_a_read_only_state_dir_stops_the_start_with_one_line(tmp_path, trained_m
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and "cannot start" in lines[0] and "make the state directory writable" in lines[0]
     assert (state_dir / "jobs.sqlite3").read_bytes() == before  # untouched
+
+
+def test_a_database_locked_by_another_process_is_not_mistaken_for_damage(tmp_path, trained_model):
+    from server import Settings, create_server
+
+    state_dir, _ = _state_dir(tmp_path, trained_model)
+    other = sqlite3.connect(state_dir / "jobs.sqlite3", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # as a second server writing to the same state dir would
+    try:
+        with pytest.raises(RuntimeError, match="in use by another process"):
+            create_server(Settings(state_dir=state_dir))
+    finally:
+        other.close()
+    assert not list(state_dir.glob("jobs.sqlite3.damaged-*"))  # left where it was
+    store = JobStore(state_dir / "jobs.sqlite3")
+    assert len(store.page(None, None, 100)[0]) == 60  # and intact
+    store.close()
