@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from client import NNClient
-from server.models import LoadedModel
+from server.serving import ModelRegistry
 from tests.reliability.reliability_testutils import ServerProcess, pixels
 
 # Many tiny steps, so a fraction of a second spans dozens of them.
@@ -38,20 +38,20 @@ def _steps_in_window(client: NNClient, job_id: str) -> int:
 
 
 def test_training_makes_no_step_while_a_predict_is_in_flight(server_with_model, monkeypatch):
-    # A Predict is held inside the server (its model's forward pass waits on an event), so it
-    # stays in flight for a whole window; the window after it, alone, is the control. Steps
-    # are counted, not timed: a round counts once the job made FREE_STEPS steps alone, so a
-    # busy machine (job threads are SCHED_IDLE) cannot fake a yield.
+    # A Predict is held inside the server (its model lookup waits on an event), so it stays in
+    # flight for a whole window; the window after it, alone, is the control. Steps are counted,
+    # not timed: a round counts once the job made FREE_STEPS steps alone, so a busy machine
+    # (job threads are SCHED_IDLE) cannot fake a yield.
     server, model_id = server_with_model(serving_max_pause_ms=1000.0)
     entered, release = threading.Event(), threading.Event()
-    forward = LoadedModel.predict_one
+    lookup = ModelRegistry.loaded
 
-    def held(self, x):
+    def held(self, wanted):
         entered.set()
         release.wait(DEADLINE)
-        return forward(self, x)
+        return lookup(self, wanted)
 
-    monkeypatch.setattr(LoadedModel, "predict_one", held)
+    monkeypatch.setattr(ModelRegistry, "loaded", held)
     image = pixels(1, seed=9)
     deadline = time.monotonic() + DEADLINE
     with NNClient(server.target, timeout=DEADLINE) as client:

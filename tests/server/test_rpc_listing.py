@@ -125,7 +125,9 @@ def test_pages_are_capped_at_500_rows(make_server, trained_model, tmp_path):
         model_id = f"copy-{i:04d}"
         folder = state_dir / "models" / model_id
         folder.mkdir(parents=True)
-        os.link(source / "weights.npz", folder / "weights.npz")  # same bytes, same sha256
+        for stored in source.iterdir():  # the weights, hard-linked: same bytes, same sha256
+            if stored.name != "model.json":
+                os.link(stored, folder / stored.name)
         (folder / "model.json").write_text(json.dumps({**meta, "model_id": model_id, "job_id": model_id,
                                                         "created": meta["created"] + i}))
         store.insert(JobRecord(job_id=model_id, name="", config=meta["config"], state=SUCCEEDED,
