@@ -9,8 +9,8 @@ end the load stops, queued jobs get `--settle` seconds to end, and the soak prin
 status code, jobs finished, models verified, jobs left active (stuck), and the server's peak RSS
 per restart. It stops by itself; nothing leaves 127.0.0.1.
 
-ACTIONS is a table (name -> weight, function): the issues that add UploadDataset and
-DeleteModel add their actions there, with the codes those calls may answer.
+ACTIONS (bench/soak_actions.py) is a table (name -> weight, function): the issues that add
+UploadDataset and DeleteModel add their actions there, with the codes those calls may answer.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--kill-min 60] [--kill-max 180] [--seed 0]
                                    [--workers 3] [--kills N] [--json out.json]
@@ -26,115 +26,16 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_lib import SHARED_MNIST, ServerProcess  # noqa: E402
+from soak_actions import ACTIONS, FINAL, UNEXPECTED, Soak  # noqa: E402
 
 from client import NNClient, NNServiceError  # noqa: E402
 
-# Small and fast (a few seconds on 2 busy cores), so jobs finish between kills.
-JOB = dict(hidden_size=16, epochs=2, train_size=3000, eval_size=500, batch_size=100)
-FIXED_INPUT = np.random.default_rng(1234).integers(0, 256, (4, 784), dtype=np.uint8)
-FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
-# Codes a soak call may not answer; UNAVAILABLE only while the server is down (see `errors`).
-UNEXPECTED = ("INTERNAL", "UNKNOWN", "DATA_LOSS", "NOT_FOUND")
 SERVER_ARGS = ("--max-concurrent-jobs", "1", "--max-queued-jobs", "4")
-
-
-@dataclass
-class Soak:
-    """What the clients share: the target, the jobs and models seen, and the counts."""
-
-    target: str
-    think: float
-    stop: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    calls: collections.Counter = field(default_factory=collections.Counter)  # (action, code) -> n
-    jobs: list = field(default_factory=list)  # ids, oldest first
-    final: dict = field(default_factory=dict)  # job id -> final state seen
-    models: dict = field(default_factory=dict)  # model id -> probabilities of FIXED_INPUT
-    mismatches: int = 0
-    errors: list = field(default_factory=list)  # the first unexpected errors, with their messages
-
-    def __repr__(self) -> str:
-        return f"Soak({self.target}, {len(self.jobs)} jobs, {len(self.models)} models)"
-
-    def note(self, what: str, exc: NNServiceError) -> None:
-        """Keep the first few unexpected errors with their messages, for the report."""
-        with self.lock:
-            if len(self.errors) < 20:
-                self.errors.append(f"{time.strftime('%H:%M:%S')} {what}: {exc}")
-
-    def recent_job(self, rng: random.Random) -> str | None:
-        """One of the last 20 jobs submitted, or None."""
-        with self.lock:
-            return rng.choice(self.jobs[-20:]) if self.jobs else None
-
-    def saw(self, status) -> None:
-        """Remember a job's final state."""
-        if status.state in FINAL:
-            with self.lock:
-                self.final[status.job_id] = status.state
-
-    def check_model(self, client: NNClient, model_id: str) -> bool:
-        """Predict FIXED_INPUT; the first answer is the reference, later ones must equal it."""
-        probs = client.predict(model_id, FIXED_INPUT).probabilities
-        with self.lock:
-            reference = self.models.setdefault(model_id, probs)
-            same = np.array_equal(reference, probs)
-            self.mismatches += not same
-        return same
-
-
-def act_train(soak: Soak, client: NNClient, rng: random.Random) -> None:
-    job_id, _ = client.train(**JOB, seed=rng.randrange(1000))
-    with soak.lock:
-        soak.jobs.append(job_id)
-
-
-def act_cancel(soak: Soak, client: NNClient, rng: random.Random) -> None:
-    job_id = soak.recent_job(rng)
-    if job_id is not None:
-        soak.saw(client.cancel(job_id))
-
-
-def act_watch(soak: Soak, client: NNClient, rng: random.Random) -> None:
-    job_id = soak.recent_job(rng)
-    if job_id is not None:
-        for status in client.watch(job_id, timeout=3.0, reconnect=0):
-            soak.saw(status)
-
-
-def act_predict(soak: Soak, client: NNClient, rng: random.Random) -> None:
-    with soak.lock:
-        known = list(soak.models)
-    if known:
-        soak.check_model(client, rng.choice(known))
-
-
-def act_status(soak: Soak, client: NNClient, rng: random.Random) -> None:
-    job_id = soak.recent_job(rng)
-    if job_id is not None:
-        status = client.status(job_id)
-        soak.saw(status)
-        if status.state == "SUCCEEDED" and status.model_id not in soak.models:
-            soak.check_model(client, status.model_id)  # records its reference answer
-
-
-def act_list(soak: Soak, client: NNClient, rng: random.Random) -> None:
-    for status in client.list_jobs(limit=50):
-        soak.saw(status)
-
-
-# name -> (weight, action). Add UploadDataset / DeleteModel here when those RPCs exist.
-ACTIONS = {
-    "Train": (1, act_train), "CancelJob": (1, act_cancel), "WatchJob": (2, act_watch),
-    "Predict": (16, act_predict), "GetStatus": (6, act_status), "ListJobs": (2, act_list),
-}
 
 
 def worker(soak: Soak, seed: int) -> None:

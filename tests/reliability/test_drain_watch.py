@@ -36,7 +36,11 @@ class _BarSignal(io.StringIO):
         super().__init__()
         self.event = event
 
+    def __repr__(self) -> str:
+        return f"_BarSignal(set={self.event.is_set()})"
+
     def write(self, text: str) -> int:
+        """Write, and set the event once the text shows RUNNING."""
         if "RUNNING" in text:
             self.event.set()
         return super().write(text)

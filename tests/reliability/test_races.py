@@ -29,6 +29,7 @@ class HeldWrites:
         return f"HeldWrites(finishing={self.finishing.is_set()}, written={self.written.is_set()})"
 
     def reset(self) -> None:
+        """Clear both events for the next round."""
         self.finishing.clear()
         self.written.clear()
 
