@@ -62,13 +62,25 @@ def move_aside(path: Path, stamp: str) -> Path:
 
 def rebuild(store: JobStore, models: ModelStore, checkpoints: CheckpointStore) -> dict[str, int]:
     """Insert a record per model and per checkpoint, oldest first; counts by state."""
-    records = [_from_model(meta) for meta in models.page(2**31, "")[0]]
-    known = {record.job_id for record in records}
+    records, known = [], set()
+    for meta in models.page(2**31, "")[0]:
+        try:
+            record = _from_model(meta)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # model.json that makes no sense
+            log.warning("model %s: no job rebuilt from its model.json (%s: %s)", meta.get("model_id"),
+                        type(exc).__name__, exc)
+            continue
+        if record.job_id not in known:  # a model id is its job's id; a copied model.json may repeat one
+            known.add(record.job_id)
+            records.append(record)
     for job_id in checkpoints.job_ids():
         if job_id in known:  # the model was saved, the checkpoint not yet removed
             checkpoints.delete(job_id)
-        else:
+            continue
+        try:
             records.append(_from_checkpoint(job_id, checkpoints))
+        except (OSError, TypeError, ValueError) as exc:
+            log.warning("job %s: not rebuilt from its checkpoint (%s: %s)", job_id, type(exc).__name__, exc)
     counts = {SUCCEEDED: 0, RUNNING: 0, FAILED: 0}
     for record in sorted(records, key=lambda r: (r.created, r.job_id)):
         store.insert(record)
@@ -81,10 +93,11 @@ def _from_model(meta: dict) -> JobRecord:
     final = meta.get("final_metrics")
     history = meta.get("history") or ([final] if final else [])
     epochs = int(meta["config"].get("epochs", len(history)))
-    return JobRecord(job_id=meta["job_id"], name=meta.get("name", ""), config=meta["config"],
-                     state=SUCCEEDED, created=meta["created"], started=meta["created"],
-                     ended=meta["created"], epoch=epochs, total_epochs=epochs, history=list(history),
-                     loss=float(history[-1]["loss"]) if history else 0.0, model_id=meta["model_id"])
+    created = float(meta["created"])
+    return JobRecord(job_id=str(meta["model_id"]), name=str(meta.get("name") or ""), config=dict(meta["config"]),
+                     state=SUCCEEDED, created=created, started=created, ended=created, epoch=epochs,
+                     total_epochs=epochs, history=list(history),
+                     loss=float(history[-1]["loss"]) if history else 0.0, model_id=str(meta["model_id"]))
 
 
 def _from_checkpoint(job_id: str, checkpoints: CheckpointStore) -> JobRecord:

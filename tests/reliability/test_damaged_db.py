@@ -214,3 +214,16 @@ def test_a_database_locked_by_another_process_is_not_mistaken_for_damage(tmp_pat
     store = JobStore(state_dir / "jobs.sqlite3")
     assert len(store.page(None, None, 100)[0]) == 60  # and intact
     store.close()
+
+
+def test_a_model_json_that_makes_no_sense_does_not_stop_the_rebuild(tmp_path, trained_model, make_server):
+    state_dir, models = _state_dir(tmp_path, trained_model)
+    odd = state_dir / "models" / "odd-model"
+    shutil.copytree(state_dir / "models" / models[0], odd)
+    meta = json.loads((odd / "model.json").read_text())
+    (odd / "model.json").write_text(json.dumps({**meta, "model_id": "odd-model", "config": "not a dict"}))
+    _garbage_header(state_dir / "jobs.sqlite3")
+    server = make_server(state_dir=state_dir)
+    with NNClient(server.target, timeout=30) as client:
+        listed = {job.job_id: job.state for job in client.list_jobs()}
+    assert listed == {**dict.fromkeys(models, "SUCCEEDED"), OLD_JOB: "FAILED"}  # the odd one left out
