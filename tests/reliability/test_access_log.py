@@ -111,3 +111,21 @@ def test_log_format_from_the_environment_and_a_bad_one(tmp_path, mnist_dir):
     bad = ServerProcess(tmp_path / "state", mnist_dir, tmp_path / "bad.log", "--log-format", "xml")
     assert bad.proc.wait(60) == 2
     assert "log_format must be one of text, json, got 'xml'" in (tmp_path / "bad.log").read_text()
+
+
+def test_the_json_formatter_keeps_extra_fields_and_exceptions_on_one_line():
+    from server.logfmt import JsonFormatter
+
+    record = logging.LogRecord("server.x", logging.ERROR, __file__, 1, "job %s failed", ("j1",), None)
+    record.job_id = "j1"  # as logging's extra= sets it
+    try:
+        raise ValueError("bad\nthing")
+    except ValueError:
+        import sys
+        record.exc_info = sys.exc_info()
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    out = json.loads(line)
+    assert (out["level"], out["logger"], out["message"], out["job_id"]) == ("ERROR", "server.x", "job j1 failed", "j1")
+    assert "ValueError: bad\nthing" in out["exception"]
+    assert not {"args", "msg", "exc_info", "levelno"} & set(out)  # LogRecord's own attributes stay out
