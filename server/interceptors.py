@@ -114,4 +114,3 @@ class RpcInterceptor(grpc.ServerInterceptor):
         if log.isEnabledFor(level):
             log.log(level, "rpc %s %s %.2fms%s", method, code.name, ms, " (slow)" if slow else "",
                     extra={"method": method, "code": code.name, "ms": round(ms, 3)})
-

@@ -68,7 +68,8 @@ class JobStore:
         """Check the file is an intact job database of a known version (reading only, so a
         foreign file is left as it was), then set it up."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version > SCHEMA_VERSION and ("jobs" in tables or not tables):  # ours, from a newer server
             raise RuntimeError(f"{self.path} has schema version {version}; this server reads "
                                f"<= {SCHEMA_VERSION} (written by a newer nnservice?)")
         # A page overwritten in the middle of the file is only noticed when it is read: look now,
@@ -76,7 +77,6 @@ class JobStore:
         check = self._db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"quick_check: {check}")
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables - {"jobs", "sqlite_sequence"}:
             raise sqlite3.DatabaseError(f"not a job database: it has tables {', '.join(sorted(tables))}")
         if "jobs" in tables:

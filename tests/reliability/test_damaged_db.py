@@ -74,6 +74,12 @@ def _foreign(path: Path) -> None:
         db.execute("INSERT INTO users (email) VALUES ('someone@example.com')")
 
 
+def _foreign_with_a_version(path: Path) -> None:  # an application's own schema version, not ours
+    _foreign(path)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version=7")
+
+
 def _foreign_jobs_table(path: Path) -> None:
     path.unlink()
     with sqlite3.connect(path) as db:
@@ -81,7 +87,8 @@ def _foreign_jobs_table(path: Path) -> None:
 
 
 DAMAGE = {"garbage header": _garbage_header, "garbage pages": _garbage_pages, "truncated": _truncated,
-          "foreign SQLite file": _foreign, "foreign jobs table": _foreign_jobs_table}
+          "foreign SQLite file": _foreign, "foreign file with a schema version": _foreign_with_a_version,
+          "foreign jobs table": _foreign_jobs_table}
 
 
 def _check_served(target: str, models: list[str], expected: np.ndarray) -> None:
