@@ -30,12 +30,13 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_lib import SHARED_MNIST, ServerProcess  # noqa: E402
+from serve_lib import ServerProcess  # noqa: E402
 from soak_actions import ACTIONS, FINAL, UNEXPECTED, Soak  # noqa: E402
 
 from client import NNClient, NNServiceError  # noqa: E402
 
 SERVER_ARGS = ("--max-concurrent-jobs", "1", "--max-queued-jobs", "4")
+DEFAULT_MNIST = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist").resolve()
 
 
 def worker(soak: Soak, seed: int) -> None:
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=0.1, help="pause between a client's calls (s)")
     parser.add_argument("--settle", type=float, default=120.0, help="time left to jobs at the end (s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mnist-dir", type=Path, default=SHARED_MNIST)
+    parser.add_argument("--mnist-dir", type=Path, default=DEFAULT_MNIST, help="MNIST IDX files")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if not 0 < args.kill_min <= args.kill_max or args.minutes <= 0 or args.workers < 1:
