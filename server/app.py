@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -117,6 +118,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     state_dir = Path(settings.state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=state_dir).close()  # a read-only folder passes mkdir, not this
     except OSError as exc:
         reason = "it is a file" if state_dir.is_file() else exc.strerror or exc
         raise OSError(f"cannot use the state directory {state_dir}: {reason}; it must be "

@@ -12,7 +12,8 @@ import pytest
 
 from client import NNClient, NNServiceError
 from server.interceptors import CallCounter
-from tests.reliability.reliability_testutils import ServerProcess, pixels
+from protos import nn_service_pb2 as pb
+from tests.reliability.reliability_testutils import ServerProcess, pixels, predict_request, stub_for
 
 PREDICT = "/nnservice.v1.NNService/Predict"
 GET_STATUS = "/nnservice.v1.NNService/GetStatus"
@@ -37,18 +38,19 @@ def test_the_call_counter_is_exact_under_concurrency():
 
 def test_a_real_server_counts_every_call_exactly(server_with_model):
     server, model_id = server_with_model()
-    images = pixels(1, seed=5)
+    request = predict_request(model_id, pixels(1, seed=5))
     errors = []
 
-    def client_thread():
-        with NNClient(server.target, timeout=30) as client:
+    def client_thread():  # bare stubs: exactly the calls counted here, none of the SDK's own
+        channel, stub = stub_for(server.target)
+        with channel:
             for _ in range(40):
-                client.predict(model_id, images)
+                stub.Predict(request, timeout=30)
             for _ in range(10):
                 try:
-                    client.status("no-such-job")
-                except NNServiceError as exc:
-                    errors.append(exc.code)
+                    stub.GetStatus(pb.GetStatusRequest(job_id="no-such-job"), timeout=30)
+                except grpc.RpcError as exc:
+                    errors.append(exc.code())
 
     threads = [threading.Thread(target=client_thread) for _ in range(8)]
     for thread in threads:
@@ -67,12 +69,13 @@ def _rpc_lines(caplog) -> list[logging.LogRecord]:
 
 def test_at_info_only_failed_and_slow_calls_are_logged(server_with_model, caplog):
     server, model_id = server_with_model()
-    with NNClient(server.target, timeout=30) as client, caplog.at_level(logging.INFO, logger="server.rpc"):
+    channel, stub = stub_for(server.target)
+    with channel, caplog.at_level(logging.INFO, logger="server.rpc"):
         for _ in range(50):
-            client.predict(model_id, pixels(1))
+            stub.Predict(predict_request(model_id, pixels(1)), timeout=30)
         assert not _rpc_lines(caplog)  # 50 answered Predicts, no line
-        with pytest.raises(NNServiceError):
-            client.predict("no-such-model", pixels(1))
+        with pytest.raises(grpc.RpcError):
+            stub.Predict(predict_request("no-such-model", pixels(1)), timeout=30)
     lines = _rpc_lines(caplog)
     assert [(r.levelname, r.method, r.code) for r in lines] == [("INFO", PREDICT, "NOT_FOUND")]
     assert lines[0].ms >= 0 and "(slow)" not in lines[0].getMessage()
@@ -80,9 +83,10 @@ def test_at_info_only_failed_and_slow_calls_are_logged(server_with_model, caplog
 
 def test_a_call_over_the_slow_threshold_is_logged(server_with_model, caplog):
     server, model_id = server_with_model(slow_call_ms=0.0)  # every call is "slow"
-    with NNClient(server.target, timeout=30) as client, caplog.at_level(logging.INFO, logger="server.rpc"):
+    channel, stub = stub_for(server.target)
+    with channel, caplog.at_level(logging.INFO, logger="server.rpc"):
         for _ in range(3):
-            client.predict(model_id, pixels(1))
+            stub.Predict(predict_request(model_id, pixels(1)), timeout=30)
     lines = _rpc_lines(caplog)
     assert len(lines) == 3 and all(r.code == "OK" and r.getMessage().endswith("ms (slow)") for r in lines)
 

@@ -202,7 +202,8 @@ def test_a_read_only_state_dir_stops_the_start_with_one_line(tmp_path, trained_m
     finally:
         state_dir.chmod(0o755)
     lines = log.read_text().splitlines()
-    assert len(lines) == 1 and "cannot start" in lines[0] and "make the state directory writable" in lines[0]
+    assert len(lines) == 1 and f"cannot start: cannot use the state directory {state_dir}" in lines[0]
+    assert "it must be a writable directory" in lines[0]
     assert (state_dir / "jobs.sqlite3").read_bytes() == before  # untouched
 
 
