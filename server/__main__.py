@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nncore import kernels as nncore_kernels
 from server.app import create_server
+from server.logfmt import configure_logging
 from server.settings import Settings
 
 log = logging.getLogger("server")
@@ -50,6 +51,11 @@ _FLAGS = {
                                                       "to (zip bombs stop there)"),
     "--kernels": ("kernels", str, "nncore's element-wise kernels: auto (numba if installed), numba or "
                                   "numpy; unset keeps NNCORE_KERNELS, else auto"),
+    # access logging (#17)
+    "--slow-call-ms": ("slow_call_ms", float, "a unary RPC this slow (milliseconds) is logged at INFO "
+                                              "like a failed one; every other call only at DEBUG"),
+    "--log-format": ("log_format", str, "text, or json: one JSON object per line (time, level, "
+                                        "logger, message, and fields such as method, code, ms)"),
 }
 
 
@@ -96,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = defaults.replace(**vars(args))
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=settings.log_level_number,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level_number, settings.log_format)
     try:
         use_kernels(settings)
         server, port = create_server(settings, _address(settings.host, settings.port))

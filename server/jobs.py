@@ -20,7 +20,8 @@ from server.priority import ServingGate
 from server.records import CANCELLED, CANCELLING, QUEUED, RUNNING, STATES, JobRecord
 from server.runner import ActiveJob, JobRunner
 from server.settings import Settings
-from server.store import CheckpointStore, JobStore
+from server.rebuild import open_job_store
+from server.store import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ class JobManager:
         self._lock = threading.RLock()
         self._active: dict[str, ActiveJob] = {}
         self._closing = False
-        self._store = JobStore(state_dir / "jobs.sqlite3")
-        self._runner = JobRunner(self._store, CheckpointStore(state_dir / "jobs"), models, datasets,
+        checkpoints = CheckpointStore(state_dir / "jobs")
+        self._store = open_job_store(state_dir / "jobs.sqlite3", models, checkpoints)
+        self._runner = JobRunner(self._store, checkpoints, models, datasets,
                                  on_done=self._forget, serving=serving)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.max_concurrent_jobs, thread_name_prefix="nnsvc-job",
@@ -204,7 +206,8 @@ class JobManager:
                 if not is_active():
                     return
                 if job.version == seen:  # woken by shutdown with nothing new to say
-                    raise Unavailable("the server is shutting down; the job resumes after the restart")
+                    raise Unavailable("the server is shutting down; the job resumes after the restart: "
+                                      "watch it again then (the SDK and nnctl reconnect by themselves)")
                 seen = job.version
                 record = job.record.copy()
             yield record

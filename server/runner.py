@@ -155,7 +155,9 @@ class JobRunner:
 
         def on_epoch_end(state: TrainState) -> None:
             try:
-                self._checkpoints.save(record.job_id, state.epoch, state.arrays(), state.meta())
+                self._checkpoints.save(record.job_id, state.epoch, state.arrays(), state.meta(),
+                                       job={"name": record.name, "config": record.config,
+                                            "created": record.created})
             except OSError as exc:  # full or read-only state dir: say where, and what to do
                 raise OSError(f"cannot write the epoch {state.epoch} checkpoint under "
                               f"{self._checkpoints.root}: {exc.strerror or exc}; free space or fix "
@@ -195,8 +197,8 @@ class JobRunner:
         entry = self._datasets.entry(record.config["dataset"])
         return {"job_id": record.job_id, "name": record.name, "architecture": net.architecture,
                 "config": record.config, "final_metrics": record.history[-1] if record.history else None,
-                "created": time.time(), "dataset": entry.name, "input_shape": list(entry.input_shape),
-                "class_names": list(entry.class_names)}
+                "history": record.history, "created": time.time(), "dataset": entry.name,
+                "input_shape": list(entry.input_shape), "class_names": list(entry.class_names)}
 
     def transition(self, job: ActiveJob, state: str) -> None:
         """Move an active job to a non-final state (CANCELLING) and record it."""
