@@ -41,7 +41,7 @@ test-container: venv ## Build the image with podman and test it (see ../shared/d
 	test -x $(BIN)/podman-compose || $(BIN)/python -m pip install --quiet podman-compose
 	$(BIN)/pytest -m container tests/e2e -v
 
-proto: venv ## Regenerate the committed gRPC stubs from protos/nn_service.proto
+proto: venv ## Regenerate the committed gRPC stubs from protos/*.proto (nnservice.v1, KServe v2)
 	$(BIN)/python -m protos.generate
 
 bench: venv ## Print the training benchmark figures (minutes; see docs/performance.md)
