@@ -10,13 +10,15 @@ import grpc
 
 log = logging.getLogger("server.rpc")
 
+# KServe v2's own probes: ServerReady must answer (false) while draining, like health.
+KSERVE_PROBES = ("/inference.GRPCInferenceService/ServerLive", "/inference.GRPCInferenceService/ServerReady")
 # Probes and tooling keep working while draining, so they can see NOT_SERVING.
-_ALWAYS_OPEN = ("/grpc.health.v1.", "/grpc.reflection.")
+_ALWAYS_OPEN = ("/grpc.health.v1.", "/grpc.reflection.", *KSERVE_PROBES)
 _DRAINING = "the server is shutting down; retry on another instance or after it restarts"
 
 
 class RpcInterceptor(grpc.ServerInterceptor):
-    """Logs every RPC and refuses NNService RPCs once `draining` is set."""
+    """Logs every RPC and refuses all but the probes (UNAVAILABLE) once `draining` is set."""
 
     def __init__(self, draining: threading.Event) -> None:
         self._draining = draining
