@@ -11,11 +11,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
 from protos import nn_service_pb2 as pb
+from protos import nn_service_pb2_grpc as pb_grpc
 from server.tensors import encode_array
+from tests.reliability.reliability_testutils import copy_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("tritonclient_script.py")
@@ -45,10 +48,6 @@ def predict(stub, model_id: str, x: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
 
 def test_tritonclient_sees_what_predict_answers(trained_model, tmp_path):
-    import grpc
-
-    from protos import nn_service_pb2_grpc as pb_grpc
-
     pixels = np.random.default_rng(11).integers(0, 256, (3, 784), dtype=np.uint8)
     report = run_script(tmp_path, trained_model.server.target, trained_model.model_id, pixels)
     assert report["live"] and report["ready"] and report["model_ready"]
@@ -70,8 +69,6 @@ def test_tritonclient_sees_what_predict_answers(trained_model, tmp_path):
 
 
 def test_tritonclient_needs_the_bearer_token_when_the_server_does(make_server, trained_model, tmp_path):
-    from tests.reliability.reliability_testutils import copy_model
-
     state = tmp_path / "state-auth"
     model_id = copy_model(trained_model, state)
     running = make_server(state_dir=state, auth_tokens=("s3cret-token",))
@@ -81,3 +78,21 @@ def test_tritonclient_needs_the_bearer_token_when_the_server_does(make_server, t
     args = [str(triton_python()), str(SCRIPT), running.target, model_id, str(tmp_path / "pixels.npy"), str(tmp_path)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "UNAUTHENTICATED" in done.stderr
+
+
+def readme_example() -> str:
+    """The ```python block of the README's "KServe v2 / Triton clients" section."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index("## KServe v2 / Triton clients"):]
+    return section[section.index("```python\n") + len("```python\n"):section.index("\n```", section.index("```python"))]
+
+
+def test_the_readme_example_runs_and_prints_class_and_probabilities(trained_model):
+    code = readme_example()
+    assert len(code.splitlines()) == 5
+    code = f"MODEL = {trained_model.model_id!r}\n" + code.replace("127.0.0.1:50051", trained_model.server.target)
+    done = subprocess.run([str(triton_python()), "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with grpc.insecure_channel(trained_model.server.target) as channel:
+        _, classes = predict(pb_grpc.NNServiceStub(channel), trained_model.model_id, np.zeros((1, 784), np.uint8))
+    assert done.stdout.startswith(f"[{classes[0]}] [[")  # the class of the all-black image, then 10 probabilities
