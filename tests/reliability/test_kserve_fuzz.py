@@ -9,17 +9,14 @@ import os
 import time
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protos import grpc_predict_v2_pb2 as kpb
 from protos import grpc_predict_v2_pb2_grpc as kpb_grpc
-from server import Settings
-from tests.conftest import start_server
-from tests.reliability.reliability_testutils import copy_model, record_figure
-from tests.reliability.test_fuzz import DOCUMENTED, FUZZ_LIMITS
+from tests.reliability.reliability_testutils import record_figure
+from tests.reliability.test_fuzz import DOCUMENTED
 
 # NNSVC_KSERVE_FUZZ_EXAMPLES=50000 for a longer hunt; the default keeps the run near 20 seconds.
 MAX_EXAMPLES = int(os.environ.get("NNSVC_KSERVE_FUZZ_EXAMPLES", "2600"))
@@ -27,16 +24,6 @@ Input = kpb.ModelInferRequest.InferInputTensor
 Output = kpb.ModelInferRequest.InferRequestedOutputTensor
 DATATYPES = ["UINT8", "FP32", "INT64", "FP16", "BYTES", "uint8", ""]
 OUTPUT_NAMES = ["probabilities", "class", "logits", ""]
-
-
-@pytest.fixture(scope="module")
-def kserve_server(tmp_path_factory, trained_model, mnist_dir, mnist_cache):
-    """One server for every fuzzed case, holding a copy of the shared model."""
-    state_dir = tmp_path_factory.mktemp("kserve-fuzz")
-    model_id = copy_model(trained_model, state_dir)
-    running = start_server(Settings(state_dir=state_dir, mnist_dir=mnist_dir, **FUZZ_LIMITS), mnist_cache)
-    yield running, model_id
-    running.stop(0)
 
 
 def _names(model_id: str) -> st.SearchStrategy[str]:
@@ -98,8 +85,8 @@ def kserve_requests(model_id: str) -> st.SearchStrategy[tuple[str, object]]:
         .map(lambda r: ("RepositoryIndex", r)))
 
 
-def test_fuzzed_kserve_requests_get_documented_codes_and_the_server_stays_up(kserve_server, request):
-    server, model_id = kserve_server
+def test_fuzzed_kserve_requests_get_documented_codes_and_the_server_stays_up(fuzz_server, request):
+    server, model_id = fuzz_server
     codes: collections.Counter = collections.Counter()
     started = time.monotonic()
     with grpc.insecure_channel(server.target) as channel:
