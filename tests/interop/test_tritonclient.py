@@ -96,3 +96,12 @@ def test_the_readme_example_runs_and_prints_class_and_probabilities(trained_mode
     with grpc.insecure_channel(trained_model.server.target) as channel:
         _, classes = predict(pb_grpc.NNServiceStub(channel), trained_model.model_id, np.zeros((1, 784), np.uint8))
     assert done.stdout.startswith(f"[{classes[0]}] [[")  # the class of the all-black image, then 10 probabilities
+
+
+def test_a_missing_tritonclient_venv_is_not_a_skip_ci_allows(tmp_path, monkeypatch):
+    from tests.skip_policy import unexpected_skips
+
+    monkeypatch.setenv("NNSVC_TRITON_PYTHON", str(tmp_path / "no-python"))
+    with pytest.raises(pytest.skip.Exception) as info:
+        triton_python()
+    assert unexpected_skips([("test", str(info.value))]) == [("test", str(info.value))]
