@@ -14,6 +14,8 @@ from server.dataset_convert import builtin_meta, dataset_to_info, upload_from_re
 from server.errors import FailedPrecondition, InvalidArgument, ServiceError
 from server.ids import check_id
 from server.jobs import JobManager
+from server.lifecycle import ModelLifecycle
+from server.lifecycle_convert import deleted_model_info, export_responses, import_from_requests
 from server.priority import ServingGate
 from server.serving import ModelRegistry
 from server.settings import Settings
@@ -70,6 +72,7 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
         self._serving = serving or ServingGate(enabled=False)
         self._jobs = jobs
         self._models = models
+        self._lifecycle = ModelLifecycle(settings, jobs, models)
 
     def __repr__(self) -> str:
         return f"NNServiceServicer({self._jobs!r})"
@@ -174,3 +177,26 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
         if self._uploads is None:
             raise FailedPrecondition("this server has no dataset store")
         return self._uploads
+
+    # --- model and job lifecycle (#14) -------------------------------------------------------
+
+    @_unary
+    def DeleteModel(self, request, context):
+        """Delete a model; its job's record stays."""
+        return deleted_model_info(self._lifecycle.delete_model(request.model_id))
+
+    @_unary
+    def DeleteJob(self, request, context):
+        """Delete an ended job's record, and its model if asked."""
+        return job_to_status(self._lifecycle.delete_job(request.job_id, request.delete_model))
+
+    @_stream
+    def ExportModel(self, request, context):
+        """Stream a model as one file (nncore network file + metadata, or ONNX)."""
+        yield from export_responses(*self._lifecycle.export(request.model_id, request.format))
+
+    @_unary
+    def ImportModel(self, request_iterator, context):
+        """Receive a model file in chunks, check it and store it as a new model."""
+        spec, chunks = import_from_requests(request_iterator)
+        return model_to_info(self._lifecycle.import_model(spec, chunks))
