@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Iterator, NamedTuple, Optional, Sequence
 
 import grpc
@@ -14,6 +15,7 @@ from protos import nn_service_pb2_grpc as pb_grpc
 from .channel import make_channel
 from .datasets import DatasetInfo, UploadProgressBar, prepare_upload
 from .errors import NNServiceError
+from .lifecycle import EXPORT_FORMATS, export_to_file, import_requests
 from .progress import JobProgressBar
 from .tensors import (REQUEST_OVERHEAD, as_image_batch, decode_tensor, encode_images, one_input_shapes,
                       split_rows)
@@ -294,6 +296,40 @@ class NNClient:
     def delete_dataset(self, name: str) -> DatasetInfo:
         """Delete an uploaded dataset (refused while a queued or running job uses it)."""
         return DatasetInfo.from_proto(self._call("DeleteDataset", pb.DeleteDatasetRequest(name=name)))
+
+    # --- model and job lifecycle (#14) ---
+
+    def delete_model(self, model_id: str) -> ModelInfo:
+        """Delete a model (Predict then gets NOT_FOUND); the job that trained it keeps its record."""
+        return ModelInfo.from_proto(self._call("DeleteModel", pb.DeleteModelRequest(model_id=model_id)))
+
+    def delete_job(self, job_id: str, delete_model: bool = False) -> JobStatus:
+        """Delete an ended job's record (refused while it is queued or running), and its model if asked."""
+        request = pb.DeleteJobRequest(job_id=job_id, delete_model=delete_model)
+        return JobStatus.from_proto(self._call("DeleteJob", request))
+
+    def export_model(self, model_id: str, path, format: str = "npz", *, progress: bool = True,
+                     timeout: Optional[float] = None, file=None) -> Path:
+        """Write a model to `path` as one file: "npz" (weights, architecture and metadata; what
+        import_model takes) or "onnx"; atomically, with a tqdm bar. No deadline unless `timeout`."""
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}")
+        request = pb.ExportModelRequest(model_id=model_id, format=format)
+        with _rpc("ExportModel"):
+            return export_to_file(self._stub, request, Path(path), timeout=timeout, progress=progress, file=file)
+
+    def import_model(self, path, name: Optional[str] = None, *, progress: bool = True,
+                     timeout: Optional[float] = None, file=None) -> ModelInfo:
+        """Import a file export_model wrote (format npz) as a new model with a fresh id; `name`
+        replaces the one in the file. Size and sha256 are sent for the server to check."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"no model file at {path}")
+        with UploadProgressBar(path.name, path.stat().st_size, enabled=progress, file=file,
+                               action="import") as bar:
+            with _rpc("ImportModel"):
+                return ModelInfo.from_proto(self._stub.ImportModel(import_requests(path, name, bar.update),
+                                                                   timeout=timeout))
 
     def health(self, service: str = "") -> Health:
         """The grpc.health.v1 status of the server ("") or of one service by name."""
