@@ -74,9 +74,10 @@ def _changed_file(draw, originals) -> bytes:
         key = draw(st.sampled_from(sorted(arrays)))
         change = draw(st.sampled_from(["json", "drop", "shape", "dtype", "extra"]))
         if change == "json" and key in ("metadata", "architecture"):
-            doc = json.loads(arrays[key].tobytes())
-            doc[draw(st.sampled_from(sorted(doc) + ["x"]))] = draw(JSON)
-            arrays[key] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
+            doc = _json_object(arrays[key])
+            if doc is not None:  # not already cut or recast by an earlier change
+                doc[draw(st.sampled_from(sorted(doc) + ["x"]))] = draw(JSON)
+                arrays[key] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
         elif change == "drop":
             del arrays[key]
         elif change == "shape":
@@ -88,6 +89,15 @@ def _changed_file(draw, originals) -> bytes:
     out = io.BytesIO()
     (np.savez_compressed if draw(st.booleans()) else np.savez)(out, **arrays)
     return out.getvalue() if draw(st.booleans()) else mutated_bytes(draw, out.getvalue())
+
+
+def _json_object(member: np.ndarray) -> dict | None:
+    """The JSON object a uint8 member holds, or None."""
+    try:
+        doc = json.loads(member.tobytes()) if member.dtype == np.uint8 else None
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 @st.composite
