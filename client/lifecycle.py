@@ -10,8 +10,46 @@ from typing import Callable, Iterator, Optional
 from protos import nn_service_pb2 as pb
 
 from .datasets import CHUNK_BYTES, UploadProgressBar
+from .errors import rpc_errors
+from .types import JobStatus, ModelInfo
 
 EXPORT_FORMATS = ("npz", "onnx")
+
+
+class LifecycleCalls:
+    """NNClient's model and job lifecycle calls (it provides _call and _stub)."""
+
+    def delete_model(self, model_id: str) -> ModelInfo:
+        """Delete a model (Predict then gets NOT_FOUND); the job that trained it keeps its record."""
+        return ModelInfo.from_proto(self._call("DeleteModel", pb.DeleteModelRequest(model_id=model_id)))
+
+    def delete_job(self, job_id: str, delete_model: bool = False) -> JobStatus:
+        """Delete an ended job's record (refused while it is queued or running), and its model if asked."""
+        request = pb.DeleteJobRequest(job_id=job_id, delete_model=delete_model)
+        return JobStatus.from_proto(self._call("DeleteJob", request))
+
+    def export_model(self, model_id: str, path, format: str = "npz", *, progress: bool = True,
+                     timeout: Optional[float] = None, file=None) -> Path:
+        """Write a model to `path` as one file: "npz" (weights, architecture and metadata; what
+        import_model takes) or "onnx"; atomically, with a tqdm bar. No deadline unless `timeout`."""
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}")
+        request = pb.ExportModelRequest(model_id=model_id, format=format)
+        with rpc_errors("ExportModel"):
+            return export_to_file(self._stub, request, Path(path), timeout=timeout, progress=progress, file=file)
+
+    def import_model(self, path, name: Optional[str] = None, *, progress: bool = True,
+                     timeout: Optional[float] = None, file=None) -> ModelInfo:
+        """Import a file export_model wrote (format npz) as a new model with a fresh id; `name`
+        replaces the one in the file. Size and sha256 are sent for the server to check."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"no model file at {path}")
+        with UploadProgressBar(path.name, path.stat().st_size, enabled=progress, file=file,
+                               action="import") as bar:
+            with rpc_errors("ImportModel"):
+                return ModelInfo.from_proto(self._stub.ImportModel(import_requests(path, name, bar.update),
+                                                                   timeout=timeout))
 
 
 def import_requests(path: Path, name: Optional[str] = None,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Iterator, NamedTuple, Optional, Sequence
 
 import grpc
@@ -14,8 +13,8 @@ from protos import nn_service_pb2_grpc as pb_grpc
 
 from .channel import make_channel
 from .datasets import DatasetInfo, UploadProgressBar, prepare_upload
-from .errors import NNServiceError
-from .lifecycle import EXPORT_FORMATS, export_to_file, import_requests
+from .errors import NNServiceError, rpc_errors
+from .lifecycle import LifecycleCalls
 from .progress import JobProgressBar
 from .tensors import (REQUEST_OVERHEAD, as_image_batch, decode_tensor, encode_images, one_input_shapes,
                       split_rows)
@@ -35,15 +34,6 @@ class _ModelInputs(NamedTuple):
     shapes: tuple[tuple[int, ...], ...]  # one input's shape, and its flat form
     one_request_rows: int                # uint8 rows that fit one request
     class_names: tuple[str, ...]
-
-
-@contextlib.contextmanager
-def _rpc(method: str):
-    """Turn any grpc.RpcError raised inside into NNServiceError naming `method`."""
-    try:
-        yield
-    except grpc.RpcError as error:
-        raise NNServiceError.from_rpc_error(error, method) from None
 
 
 def train_request(hyperparameters: dict) -> pb.TrainRequest:
@@ -75,7 +65,7 @@ def _names_of(classes, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(names[c] for c in classes) if names else ()
 
 
-class NNClient:
+class NNClient(LifecycleCalls):
     """A connection to an nnservice server; use it as a context manager.
 
     Every call has a deadline of `timeout` seconds (watch/wait: none unless
@@ -133,7 +123,7 @@ class NNClient:
 
     def _call(self, method: str, request):
         """Run a unary RPC with the client's deadline, mapping errors to NNServiceError."""
-        with _rpc(method):
+        with rpc_errors(method):
             return getattr(self._stub, method)(request, timeout=self.timeout)
 
     def train(self, **hyperparameters) -> tuple[str, JobStatus]:
@@ -155,7 +145,7 @@ class NNClient:
 
     def watch(self, job_id: str, timeout: Optional[float] = None) -> Iterator[JobStatus]:
         """Statuses of the job on every change, until it ends (no deadline unless `timeout`)."""
-        with _rpc("WatchJob"):
+        with rpc_errors("WatchJob"):
             stream = self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), timeout=timeout)
             try:
                 for message in stream:
@@ -280,7 +270,7 @@ class NNClient:
         upload = prepare_upload(source, name, format=format, test_fraction=test_fraction, seed=seed,
                                 class_names=class_names, sha256=sha256)
         with UploadProgressBar(name, upload.size, enabled=progress, file=file) as bar:
-            with _rpc("UploadDataset"):
+            with rpc_errors("UploadDataset"):
                 return DatasetInfo.from_proto(self._stub.UploadDataset(upload.requests(bar.update),
                                                                        timeout=timeout))
 
@@ -297,43 +287,9 @@ class NNClient:
         """Delete an uploaded dataset (refused while a queued or running job uses it)."""
         return DatasetInfo.from_proto(self._call("DeleteDataset", pb.DeleteDatasetRequest(name=name)))
 
-    # --- model and job lifecycle (#14) ---
-
-    def delete_model(self, model_id: str) -> ModelInfo:
-        """Delete a model (Predict then gets NOT_FOUND); the job that trained it keeps its record."""
-        return ModelInfo.from_proto(self._call("DeleteModel", pb.DeleteModelRequest(model_id=model_id)))
-
-    def delete_job(self, job_id: str, delete_model: bool = False) -> JobStatus:
-        """Delete an ended job's record (refused while it is queued or running), and its model if asked."""
-        request = pb.DeleteJobRequest(job_id=job_id, delete_model=delete_model)
-        return JobStatus.from_proto(self._call("DeleteJob", request))
-
-    def export_model(self, model_id: str, path, format: str = "npz", *, progress: bool = True,
-                     timeout: Optional[float] = None, file=None) -> Path:
-        """Write a model to `path` as one file: "npz" (weights, architecture and metadata; what
-        import_model takes) or "onnx"; atomically, with a tqdm bar. No deadline unless `timeout`."""
-        if format not in EXPORT_FORMATS:
-            raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got {format!r}")
-        request = pb.ExportModelRequest(model_id=model_id, format=format)
-        with _rpc("ExportModel"):
-            return export_to_file(self._stub, request, Path(path), timeout=timeout, progress=progress, file=file)
-
-    def import_model(self, path, name: Optional[str] = None, *, progress: bool = True,
-                     timeout: Optional[float] = None, file=None) -> ModelInfo:
-        """Import a file export_model wrote (format npz) as a new model with a fresh id; `name`
-        replaces the one in the file. Size and sha256 are sent for the server to check."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"no model file at {path}")
-        with UploadProgressBar(path.name, path.stat().st_size, enabled=progress, file=file,
-                               action="import") as bar:
-            with _rpc("ImportModel"):
-                return ModelInfo.from_proto(self._stub.ImportModel(import_requests(path, name, bar.update),
-                                                                   timeout=timeout))
-
     def health(self, service: str = "") -> Health:
         """The grpc.health.v1 status of the server ("") or of one service by name."""
-        with _rpc("Health/Check"):
+        with rpc_errors("Health/Check"):
             response = self._health.Check(health_pb2.HealthCheckRequest(service=service),
                                           timeout=self.timeout)
         status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
