@@ -28,8 +28,8 @@ from tests.server.lifecycle_testutils import export_file, raw_probabilities, tra
 
 DOCUMENTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
               grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.RESOURCE_EXHAUSTED}
-MAX_EXAMPLES = int(os.environ.get("NNSVC_LIFECYCLE_FUZZ_EXAMPLES", "650"))
-BATCH = (4, 5)  # calls per example: at least 4 * 650 = 2,600 requests per run by default
+MAX_EXAMPLES = int(os.environ.get("NNSVC_LIFECYCLE_FUZZ_EXAMPLES", "630"))
+BATCH = (4, 5)  # calls per example: at least 4 * 630 = 2,520 requests per run by default
 LIMITS = dict(max_upload_bytes=192 * 1024, max_parameters=60_000, max_message_bytes=4 << 20,
               grpc_workers=8, shutdown_grace=2.0)
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
