@@ -138,7 +138,7 @@ def read_network_file(path: str | os.PathLike, max_bytes: int) -> tuple[MultiLay
             raise ValueError(f"the architecture {arch['input_size']}-{hidden}-{arch['output_size']} has "
                              f"{expected} parameters; the file's arrays hold {sum(a.size for a in params)}")
         return network_from_arrays(arch, arrays), (metadata or {})
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, OverflowError) as exc:  # Overflow: JSON's Infinity as a size
         raise DatasetFormatError(f"the architecture is incomplete or malformed ({type(exc).__name__}: "
                                  f"{exc})") from None
 

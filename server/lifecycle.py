@@ -121,7 +121,7 @@ class ModelLifecycle:
                                   f"most {self._settings.max_parameters:,} (NNSVC_MAX_PARAMETERS)")
         try:
             meta = imported_metadata(net, extra, spec.name)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: JSON's Infinity as a count
             raise InvalidArgument(f"the file's model metadata does not fit its network: {exc}") from None
         meta["imported_from"]["file_sha256"] = digest
         return net, meta

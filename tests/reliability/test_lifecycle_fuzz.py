@@ -32,7 +32,8 @@ MAX_EXAMPLES = int(os.environ.get("NNSVC_LIFECYCLE_FUZZ_EXAMPLES", "630"))
 BATCH = (4, 5)  # calls per example: at least 4 * 630 = 2,520 requests per run by default
 LIMITS = dict(max_upload_bytes=192 * 1024, max_parameters=60_000, max_message_bytes=4 << 20,
               grpc_workers=8, shutdown_grace=2.0)
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+EDGES = st.sampled_from([float("inf"), float("-inf"), float("nan"), -1, 0, 1, 2**32, 2**64, 1e300])
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8) | EDGES,
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
                                                                                  max_size=3), max_leaves=6)
 
@@ -71,12 +72,13 @@ def _changed_file(draw, originals) -> bytes:
         return data
     arrays = _members(data)
     for _ in range(draw(st.integers(0, 3))):
-        key = draw(st.sampled_from(sorted(arrays)))
-        change = draw(st.sampled_from(["json", "drop", "shape", "dtype", "extra"]))
-        if change == "json" and key in ("metadata", "architecture"):
+        change = draw(st.sampled_from(["json", "json", "drop", "shape", "dtype", "extra"]))
+        names = ["metadata", "architecture"] if change == "json" else sorted(arrays)
+        key = draw(st.sampled_from([k for k in names if k in arrays] or sorted(arrays)))
+        if change == "json":
             doc = _json_object(arrays[key])
             if doc is not None:  # not already cut or recast by an earlier change
-                doc[draw(st.sampled_from(sorted(doc) + ["x"]))] = draw(JSON)
+                doc[draw(st.sampled_from(sorted(doc) + ["x"]))] = draw(EDGES | JSON)
                 arrays[key] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
         elif change == "drop":
             del arrays[key]

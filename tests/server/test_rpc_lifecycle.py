@@ -32,13 +32,13 @@ def _code(call) -> grpc.StatusCode:
     return info.value.code()
 
 
-def _rewritten(data: bytes, change) -> bytes:
-    """The exported file with its metadata member changed by `change(meta)`."""
+def _rewritten(data: bytes, change, member: str = "metadata") -> bytes:
+    """The exported file with one JSON member (metadata or architecture) changed by `change(doc)`."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(arrays["metadata"].tobytes())
-    change(meta)
-    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    doc = json.loads(arrays[member].tobytes())
+    change(doc)
+    arrays[member] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
     out = io.BytesIO()
     np.savez(out, **arrays)
     return out.getvalue()
@@ -144,7 +144,8 @@ def _bare_network_file() -> bytes:
 
 @pytest.mark.parametrize("case, why", [
     ("garbage", "not an .npz"), ("bare", "no nnservice metadata"), ("shape", "input_shape"),
-    ("classes", "class_names"), ("config", "disagrees"), ("pickle", "pickle"), ("params", "parameters")])
+    ("classes", "class_names"), ("config", "disagrees"), ("pickle", "pickle"), ("params", "parameters"),
+    ("infinite-shape", "infinity"), ("infinite-size", "infinity")])
 def test_a_bad_import_is_refused_and_stores_nothing(make_server, case, why):
     server = make_server(max_parameters=20_000)
     stub = _stub(server)
@@ -157,6 +158,8 @@ def test_a_bad_import_is_refused_and_stores_nothing(make_server, case, why):
         "config": lambda: _rewritten(data, lambda m: m["config"].update(hidden_sizes=[99], hidden_size=99)),
         "pickle": lambda: _with_object_array(data),
         "params": lambda: network_to_bytes(MultiLayerNet(784, [64], 10, seed=0), metadata={}),
+        "infinite-shape": lambda: _rewritten(data, lambda m: m.update(input_shape=[float("inf")])),  # JSON Infinity
+        "infinite-size": lambda: _rewritten(data, lambda a: a.update(input_size=float("inf")), "architecture"),
     }[case]()
     before = sorted(p.name for p in (server.settings.state_dir / "models").iterdir())
     error = import_error(stub, import_requests(bad))
