@@ -152,8 +152,8 @@ def _json_member(arrays: dict[str, np.ndarray], key: str) -> dict[str, Any] | No
         if stored.dtype != np.uint8 or stored.ndim != 1:
             raise ValueError(f"dtype {stored.dtype}, {stored.ndim} dimensions")
         value = json.loads(stored.tobytes().decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DatasetFormatError(f"member {key!r} is not UTF-8 JSON text ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # Recursion: JSON nested deeper than Python's stack
+        raise DatasetFormatError(f"member {key!r} is not UTF-8 JSON text ({type(exc).__name__}: {exc})") from None
     if not isinstance(value, dict):
         raise DatasetFormatError(f"member {key!r} must be a JSON object")
     return value

@@ -145,7 +145,7 @@ def _bare_network_file() -> bytes:
 @pytest.mark.parametrize("case, why", [
     ("garbage", "not an .npz"), ("bare", "no nnservice metadata"), ("shape", "input_shape"),
     ("classes", "class_names"), ("config", "disagrees"), ("pickle", "pickle"), ("params", "parameters"),
-    ("infinite-shape", "infinity"), ("infinite-size", "infinity")])
+    ("infinite-shape", "infinity"), ("infinite-size", "infinity"), ("deep-json", "RecursionError")])
 def test_a_bad_import_is_refused_and_stores_nothing(make_server, case, why):
     server = make_server(max_parameters=20_000)
     stub = _stub(server)
@@ -158,6 +158,7 @@ def test_a_bad_import_is_refused_and_stores_nothing(make_server, case, why):
         "config": lambda: _rewritten(data, lambda m: m["config"].update(hidden_sizes=[99], hidden_size=99)),
         "pickle": lambda: _with_object_array(data),
         "params": lambda: network_to_bytes(MultiLayerNet(784, [64], 10, seed=0), metadata={}),
+        "deep-json": lambda: _with_member(data, "metadata", np.frombuffer(b"[" * 100_000, dtype=np.uint8)),
         "infinite-shape": lambda: _rewritten(data, lambda m: m.update(input_shape=[float("inf")])),  # JSON Infinity
         "infinite-size": lambda: _rewritten(data, lambda a: a.update(input_size=float("inf")), "architecture"),
     }[case]()
@@ -170,9 +171,14 @@ def test_a_bad_import_is_refused_and_stores_nothing(make_server, case, why):
 
 def _with_object_array(data: bytes) -> bytes:
     """The file with one more member that only pickle could read."""
+    return _with_member(data, "evil", np.array([{"a": 1}], dtype=object))
+
+
+def _with_member(data: bytes, name: str, array: np.ndarray) -> bytes:
+    """The file with one member added or replaced."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    arrays["evil"] = np.array([{"a": 1}], dtype=object)
+    arrays[name] = array
     out = io.BytesIO()
     np.savez(out, **arrays)
     return out.getvalue()
