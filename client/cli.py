@@ -158,7 +158,8 @@ def _model_commands(command) -> None:
     model = command("model", commands.cmd_model, "show one model (model ID or model show ID), delete it "
                     "(model rm ID), write it to a file (model export ID -o m.npz [--format onnx]) or "
                     "import such a file as a new model (model import m.npz [--name N])")
-    model.add_argument("words", metavar="[ACTION] ID|FILE", nargs="+", help="ACTION: show (default), rm, export, import")
+    model.add_argument("first", metavar="ACTION|ID", help="show, rm, export or import; a model id alone shows it")
+    model.add_argument("second", metavar="ID|FILE", nargs="?", help="the model (a file for import)")
     model.add_argument("-o", "--output", metavar="FILE", help="export: the file to write (default ID.FORMAT)")
     model.add_argument("--format", choices=("npz", "onnx"), default="npz",
                        help="export: npz (nncore network file + metadata; importable) or onnx")

@@ -107,10 +107,9 @@ MODEL_ACTIONS = ("show", "rm", "export", "import")
 
 def cmd_model(client: NNClient, args, out: TextIO, err: TextIO) -> int:
     """nnctl model ID | model show|rm|export ID | model import FILE."""
-    words = args.words
-    action, target = (words[0], words[1]) if len(words) == 2 and words[0] in MODEL_ACTIONS else ("show", words[0])
-    if len(words) > 2 or (len(words) == 2 and words[0] not in MODEL_ACTIONS):
-        raise ValueError(f"usage: nnctl model ID | model {{{','.join(MODEL_ACTIONS)}}} ID|FILE; got {' '.join(words)}")
+    action, target = (args.first, args.second) if args.second is not None else ("show", args.first)
+    if action not in MODEL_ACTIONS:
+        raise ValueError(f"usage: nnctl model ID | model {{{','.join(MODEL_ACTIONS)}}} ID|FILE; got {action!r}")
     progress = not args.no_progress and not args.json
     if action == "rm":
         model = client.delete_model(target)

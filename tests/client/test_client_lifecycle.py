@@ -82,5 +82,5 @@ def test_nnctl_model_export_import_rm_and_job_rm(nnctl, make_server, tmp_path):
     assert code == 0 and "and its model" in out
     code, _, err = nnctl(*src, "status", model_id)
     assert code == 1 and "NOT_FOUND" in err
-    code, _, err = nnctl(*src, "model", "rm", "a", "b")
+    code, _, err = nnctl(*src, "model", "frob", model_id)
     assert code == 1 and "usage" in err
