@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import grpc
 import numpy as np
@@ -197,3 +199,42 @@ def test_import_checks_size_and_checksum(make_server):
     big = network_to_bytes(MultiLayerNet(784, [40], 10, seed=0), metadata={})
     assert import_error(stub, import_requests(big, declare=False)).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(stub.ListModels(pb.ListModelsRequest()).models) == 1
+
+
+def test_a_model_with_damaged_metadata_can_still_be_deleted(make_server, tmp_path):
+    state = tmp_path / "damaged"
+    first = make_server(state_dir=state)
+    status = train_tiny(_stub(first))
+    first.stop()
+    (state / "models" / status.model_id / "model.json").write_text("{not json")
+    stub = _stub(make_server(state_dir=state))
+    assert _code(lambda: stub.GetModel(pb.GetModelRequest(model_id=status.model_id))) == grpc.StatusCode.DATA_LOSS
+    assert stub.DeleteModel(pb.DeleteModelRequest(model_id=status.model_id)).model_id == status.model_id
+    assert [p.name for p in (state / "models").iterdir()] == []
+
+
+def test_predicts_racing_a_delete_get_answers_or_not_found(make_server):
+    stub = _stub(make_server())
+    model_id = train_tiny(stub).model_id
+    codes, stop = [], threading.Event()
+
+    def predict_until_gone():
+        while not stop.is_set():
+            try:
+                raw_probabilities(stub, model_id)
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                codes.append(error.code())
+                if error.code() == NOT_FOUND:
+                    return
+
+    threads = [threading.Thread(target=predict_until_gone) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    while grpc.StatusCode.OK not in codes and len(codes) < 1000:  # answers are coming (or errors: fail below)
+        time.sleep(0.001)
+    stub.DeleteModel(pb.DeleteModelRequest(model_id=model_id))
+    for thread in threads:
+        thread.join(30)
+    stop.set()
+    assert set(codes) == {grpc.StatusCode.OK, NOT_FOUND} and codes.count(NOT_FOUND) == 4
