@@ -1,7 +1,8 @@
 """The soak's shared state and its table of client actions (bench/soak.py runs them).
 
 ACTIONS maps an RPC name to (weight, action); an action makes one call with the soak's client and
-records what it saw. The issues that add UploadDataset and DeleteModel add their actions here.
+records what it saw. ExportImportDelete (bench/soak_lifecycle.py) moves a model through ExportModel,
+ImportModel and DeleteModel; an UploadDataset action is still to add.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from client import NNClient, NNServiceError
+from soak_lifecycle import act_move_model
 
 # Small and fast (a few seconds on 2 busy cores), so jobs finish between kills.
 JOB = dict(hidden_size=16, epochs=2, train_size=3000, eval_size=500, batch_size=100)
@@ -119,4 +121,5 @@ def act_list(soak: Soak, client: NNClient, rng: random.Random) -> None:
 ACTIONS = {
     "Train": (1, act_train), "CancelJob": (1, act_cancel), "WatchJob": (2, act_watch),
     "Predict": (16, act_predict), "GetStatus": (6, act_status), "ListJobs": (2, act_list),
+    "ExportImportDelete": (1, act_move_model),
 }

@@ -35,7 +35,8 @@ examples:
   nnctl jobs --state RUNNING
   nnctl predict MODEL digit.png --mnist-test 0
   nnctl plot JOB -o curves.png
-  nnctl datasets upload mydata.zip --name mydata && nnctl train --dataset mydata --wait"""
+  nnctl datasets upload mydata.zip --name mydata && nnctl train --dataset mydata --wait
+  nnctl model export MODEL -o m.npz && nnctl --target other:50051 model import m.npz"""
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -144,6 +145,10 @@ def _job_commands(command) -> None:
     jobs = command("jobs", commands.cmd_jobs, "list jobs, newest first")
     jobs.add_argument("--state", type=str.upper, choices=JOB_STATES, help="only jobs in this state")
     jobs.add_argument("--limit", type=int, default=None, help="at most N jobs")
+    job = command("job", commands.cmd_job_rm, "delete an ended job's record: job rm JOB [--with-model]")
+    job.add_argument("action", choices=("rm",), help="rm: delete (a queued or running job: cancel it first)")
+    job.add_argument("job", metavar="JOB")
+    job.add_argument("--with-model", action="store_true", help="also delete the job's model")
     plot = command("plot", commands.cmd_plot, "draw a job's loss and accuracy curves into a PNG")
     plot.add_argument("job", metavar="JOB")
     plot.add_argument("-o", "--output", default="curves.png", metavar="PNG", help="output file (default curves.png)")
@@ -153,7 +158,16 @@ def _model_commands(command) -> None:
     """models, model, predict and health."""
     command("models", commands.cmd_models, "list models, newest first").add_argument(
         "--limit", type=int, default=None, help="at most N models")
-    command("model", commands.cmd_model, "show one model").add_argument("model", metavar="MODEL")
+    model = command("model", commands.cmd_model, "show one model (model ID or model show ID), delete it "
+                    "(model rm ID), write it to a file (model export ID -o m.npz [--format onnx]) or "
+                    "import such a file as a new model (model import m.npz [--name N])")
+    model.add_argument("first", metavar="ACTION|ID", help="show, rm, export or import; a model id alone shows it")
+    model.add_argument("second", metavar="ID|FILE", nargs="?", help="the model (a file for import)")
+    model.add_argument("-o", "--output", metavar="FILE", help="export: the file to write (default ID.FORMAT)")
+    model.add_argument("--format", choices=("npz", "onnx"), default="npz",
+                       help="export: npz (nncore network file + metadata; importable) or onnx")
+    model.add_argument("--name", help="import: the new model's name (default: the one in the file)")
+    model.add_argument("--no-progress", action="store_true", help="export/import: no progress bar")
     predict = command("predict", commands.cmd_predict,
                       "classify images: PNG/JPEG pictures (made the model's HxW, white-on-black), .npy "
                       "arrays (one input or a batch, of the model's input shape, e.g. [28,28] or [N,784]) "

@@ -102,10 +102,36 @@ def cmd_models(client: NNClient, args, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+MODEL_ACTIONS = ("show", "rm", "export", "import")
+
+
 def cmd_model(client: NNClient, args, out: TextIO, err: TextIO) -> int:
-    """Print one model."""
-    model = client.get_model(args.model)
-    emit(args, out, model, fmt.model_detail(model))
+    """nnctl model ID | model show|rm|export ID | model import FILE."""
+    action, target = (args.first, args.second) if args.second is not None else ("show", args.first)
+    if action not in MODEL_ACTIONS:
+        raise ValueError(f"usage: nnctl model ID | model {{{','.join(MODEL_ACTIONS)}}} ID|FILE; got {action!r}")
+    progress = not args.no_progress and not args.json
+    if action == "rm":
+        model = client.delete_model(target)
+        emit(args, out, model, f"deleted model {model.model_id}")
+    elif action == "export":
+        path = Path(args.output or f"{target}.{args.format}")
+        client.export_model(target, path, args.format, progress=progress, file=err)
+        emit(args, out, {"model_id": target, "output": str(path), "format": args.format,
+                         "size_bytes": path.stat().st_size}, f"wrote {path} ({fmt.size(path.stat().st_size)})")
+    elif action == "import":
+        model = client.import_model(Path(target), args.name, progress=progress, file=err)
+        emit(args, out, model, f"imported {target} as model {model.model_id}\n{fmt.model_detail(model)}")
+    else:
+        model = client.get_model(target)
+        emit(args, out, model, fmt.model_detail(model))
+    return EXIT_OK
+
+
+def cmd_job_rm(client: NNClient, args, out: TextIO, err: TextIO) -> int:
+    """Delete an ended job's record (and its model with --with-model)."""
+    status = client.delete_job(args.job, delete_model=args.with_model)
+    emit(args, out, status, f"deleted job {status.job_id}" + (" and its model" if args.with_model else ""))
     return EXIT_OK
 
 

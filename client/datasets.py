@@ -117,11 +117,11 @@ def pack_arrays(arrays) -> bytes:
 
 
 class UploadProgressBar:
-    """A tqdm bar in bytes for one upload; a no-op when disabled."""
+    """A tqdm bar in bytes for one upload (or another transfer: `action`); a no-op when disabled."""
 
-    def __init__(self, name: str, total: int, enabled: bool = True, file=None) -> None:
+    def __init__(self, name: str, total: int, enabled: bool = True, file=None, action: str = "upload") -> None:
         self.name = name
-        self._bar = tqdm(total=total, desc=f"upload {name}", unit="B", unit_scale=True, unit_divisor=1024,
+        self._bar = tqdm(total=total, desc=f"{action} {name}", unit="B", unit_scale=True, unit_divisor=1024,
                          file=file, dynamic_ncols=True, leave=True) if enabled else None
 
     def __repr__(self) -> str:

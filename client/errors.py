@@ -1,5 +1,7 @@
-"""The one exception type the SDK raises for failed RPCs."""
+"""The one exception type the SDK raises for failed RPCs, and the context that raises it."""
 from __future__ import annotations
+
+import contextlib
 
 import grpc
 
@@ -37,3 +39,12 @@ class MissingExtraError(RuntimeError):
     def __init__(self, package: str) -> None:
         super().__init__(f"{package} is not installed; {INSTALL_HINT}")
         self.package = package
+
+
+@contextlib.contextmanager
+def rpc_errors(method: str):
+    """Turn any grpc.RpcError raised inside into NNServiceError naming `method`."""
+    try:
+        yield
+    except grpc.RpcError as error:
+        raise NNServiceError.from_rpc_error(error, method) from None

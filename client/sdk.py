@@ -14,7 +14,8 @@ from protos import nn_service_pb2_grpc as pb_grpc
 
 from .channel import make_channel
 from .datasets import DatasetInfo, UploadProgressBar, prepare_upload
-from .errors import NNServiceError
+from .errors import NNServiceError, rpc_errors
+from .lifecycle import LifecycleCalls
 from .progress import JobProgressBar
 from .tensors import (REQUEST_OVERHEAD, as_image_batch, decode_tensor, encode_images, one_input_shapes,
                       split_rows)
@@ -37,15 +38,6 @@ class _ModelInputs(NamedTuple):
     shapes: tuple[tuple[int, ...], ...]  # one input's shape, and its flat form
     one_request_rows: int                # uint8 rows that fit one request
     class_names: tuple[str, ...]
-
-
-@contextlib.contextmanager
-def _rpc(method: str):
-    """Turn any grpc.RpcError raised inside into NNServiceError naming `method`."""
-    try:
-        yield
-    except grpc.RpcError as error:
-        raise NNServiceError.from_rpc_error(error, method) from None
 
 
 def _left(deadline: Optional[float]) -> Optional[float]:
@@ -82,7 +74,7 @@ def _names_of(classes, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(names[c] for c in classes) if names else ()
 
 
-class NNClient:
+class NNClient(LifecycleCalls):
     """A connection to an nnservice server; use it as a context manager.
 
     Every call has a deadline of `timeout` seconds (watch/wait: none unless
@@ -140,7 +132,7 @@ class NNClient:
 
     def _call(self, method: str, request):
         """Run a unary RPC with the client's deadline, mapping errors to NNServiceError."""
-        with _rpc(method):
+        with rpc_errors(method):
             return getattr(self._stub, method)(request, timeout=self.timeout)
 
     def train(self, **hyperparameters) -> tuple[str, JobStatus]:
@@ -189,7 +181,7 @@ class NNClient:
 
     def _watch_once(self, job_id: str, timeout: Optional[float]) -> Iterator[JobStatus]:
         """One WatchJob stream, as JobStatus objects; errors as NNServiceError."""
-        with _rpc("WatchJob"):
+        with rpc_errors("WatchJob"):
             stream = self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), timeout=timeout)
             try:
                 for message in stream:
@@ -315,7 +307,7 @@ class NNClient:
         upload = prepare_upload(source, name, format=format, test_fraction=test_fraction, seed=seed,
                                 class_names=class_names, sha256=sha256)
         with UploadProgressBar(name, upload.size, enabled=progress, file=file) as bar:
-            with _rpc("UploadDataset"):
+            with rpc_errors("UploadDataset"):
                 return DatasetInfo.from_proto(self._stub.UploadDataset(upload.requests(bar.update),
                                                                        timeout=timeout))
 
@@ -334,7 +326,7 @@ class NNClient:
 
     def health(self, service: str = "") -> Health:
         """The grpc.health.v1 status of the server ("") or of one service by name."""
-        with _rpc("Health/Check"):
+        with rpc_errors("Health/Check"):
             response = self._health.Check(health_pb2.HealthCheckRequest(service=service),
                                           timeout=self.timeout)
         status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -6,6 +6,7 @@ import gzip
 import io
 import math
 import tarfile
+import tokenize
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -94,7 +95,7 @@ def _read_npy(stream, info: zipfile.ZipInfo, mapped: Path | None = None) -> np.n
         if read_header is None:
             raise ValueError(f"unsupported .npy version {version}; numpy writes 1.0 or 2.0")
         shape, fortran, dtype = read_header(stream)
-    except ValueError as exc:
+    except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy tokenizes the header's text
         raise DatasetFormatError(f"{name}: not a .npy array ({exc})") from None
     if dtype.hasobject:
         raise DatasetFormatError(f"{name}: object arrays need pickle, and pickled arrays are refused")

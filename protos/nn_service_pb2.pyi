@@ -402,3 +402,57 @@ class DeleteDatasetRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteModelRequest(_message.Message):
+    __slots__ = ("model_id",)
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+
+class DeleteJobRequest(_message.Message):
+    __slots__ = ("job_id", "delete_model")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    delete_model: bool
+    def __init__(self, job_id: _Optional[str] = ..., delete_model: _Optional[bool] = ...) -> None: ...
+
+class ExportModelRequest(_message.Message):
+    __slots__ = ("model_id", "format")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    format: str
+    def __init__(self, model_id: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+
+class ExportModelResponse(_message.Message):
+    __slots__ = ("chunk", "size_bytes", "sha256", "format")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    size_bytes: int
+    sha256: str
+    format: str
+    def __init__(self, chunk: _Optional[bytes] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+
+class ModelImportMetadata(_message.Message):
+    __slots__ = ("name", "size_bytes", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class ImportModelRequest(_message.Message):
+    __slots__ = ("metadata", "chunk", "sha256")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    metadata: ModelImportMetadata
+    chunk: bytes
+    sha256: str
+    def __init__(self, metadata: _Optional[_Union[ModelImportMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...

@@ -95,6 +95,26 @@ class NNServiceStub:
                 request_serializer=protos_dot_nn__service__pb2.DeleteDatasetRequest.SerializeToString,
                 response_deserializer=protos_dot_nn__service__pb2.DatasetInfo.FromString,
                 _registered_method=True)
+        self.DeleteModel = channel.unary_unary(
+                '/nnservice.v1.NNService/DeleteModel',
+                request_serializer=protos_dot_nn__service__pb2.DeleteModelRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.ModelInfo.FromString,
+                _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/nnservice.v1.NNService/DeleteJob',
+                request_serializer=protos_dot_nn__service__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.JobStatus.FromString,
+                _registered_method=True)
+        self.ExportModel = channel.unary_stream(
+                '/nnservice.v1.NNService/ExportModel',
+                request_serializer=protos_dot_nn__service__pb2.ExportModelRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.ExportModelResponse.FromString,
+                _registered_method=True)
+        self.ImportModel = channel.stream_unary(
+                '/nnservice.v1.NNService/ImportModel',
+                request_serializer=protos_dot_nn__service__pb2.ImportModelRequest.SerializeToString,
+                response_deserializer=protos_dot_nn__service__pb2.ModelInfo.FromString,
+                _registered_method=True)
 
 
 class NNServiceServicer:
@@ -185,6 +205,34 @@ class NNServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteModel(self, request, context):
+        """Delete a model (files, index and memory); its job's record stays. Predict then gets NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Delete an ended job's record (and its model if delete_model); FAILED_PRECONDITION while queued or running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportModel(self, request, context):
+        """A model as one self-contained file (weights, architecture and metadata), in chunks of at most 1 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportModel(self, request_iterator, context):
+        """Import a file ExportModel wrote: a first message with its metadata, then chunks of at most 1 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NNServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -247,6 +295,26 @@ def add_NNServiceServicer_to_server(servicer, server):
                     servicer.DeleteDataset,
                     request_deserializer=protos_dot_nn__service__pb2.DeleteDatasetRequest.FromString,
                     response_serializer=protos_dot_nn__service__pb2.DatasetInfo.SerializeToString,
+            ),
+            'DeleteModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModel,
+                    request_deserializer=protos_dot_nn__service__pb2.DeleteModelRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.ModelInfo.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=protos_dot_nn__service__pb2.DeleteJobRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.JobStatus.SerializeToString,
+            ),
+            'ExportModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportModel,
+                    request_deserializer=protos_dot_nn__service__pb2.ExportModelRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.ExportModelResponse.SerializeToString,
+            ),
+            'ImportModel': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportModel,
+                    request_deserializer=protos_dot_nn__service__pb2.ImportModelRequest.FromString,
+                    response_serializer=protos_dot_nn__service__pb2.ModelInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -574,6 +642,114 @@ class NNService:
             '/nnservice.v1.NNService/DeleteDataset',
             protos_dot_nn__service__pb2.DeleteDatasetRequest.SerializeToString,
             protos_dot_nn__service__pb2.DatasetInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nnservice.v1.NNService/DeleteModel',
+            protos_dot_nn__service__pb2.DeleteModelRequest.SerializeToString,
+            protos_dot_nn__service__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nnservice.v1.NNService/DeleteJob',
+            protos_dot_nn__service__pb2.DeleteJobRequest.SerializeToString,
+            protos_dot_nn__service__pb2.JobStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/nnservice.v1.NNService/ExportModel',
+            protos_dot_nn__service__pb2.ExportModelRequest.SerializeToString,
+            protos_dot_nn__service__pb2.ExportModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportModel(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/nnservice.v1.NNService/ImportModel',
+            protos_dot_nn__service__pb2.ImportModelRequest.SerializeToString,
+            protos_dot_nn__service__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,

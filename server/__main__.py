@@ -46,7 +46,7 @@ _FLAGS = {
     "--data-dir": ("data_dir", Path, "directory of on-disk datasets, one folder each (fashion-mnist/), "
                                      "downloads included; None means <state-dir>/data"),
     # uploaded datasets (#13)
-    "--max-upload-bytes": ("max_upload_bytes", int, "largest dataset file UploadDataset accepts"),
+    "--max-upload-bytes": ("max_upload_bytes", int, "largest file UploadDataset (a dataset) or ImportModel (a model) accepts"),
     "--max-dataset-bytes": ("max_dataset_bytes", int, "most bytes an uploaded dataset may decompress "
                                                       "to (zip bombs stop there)"),
     "--kernels": ("kernels", str, "nncore's element-wise kernels: auto (numba if installed), numba or "

@@ -18,6 +18,7 @@ from server.datasets import DatasetEntry, DatasetRegistry
 from server.errors import DataLoss, FailedPrecondition, ServiceError
 from server.ids import check_id
 from server.jobs import JobManager
+from server.lifecycle import ImportSpec, ModelLifecycle
 from server.priority import ServingGate
 from server.records import JobRecord
 from server.serving import ModelRegistry
@@ -73,6 +74,7 @@ class DataPlane:
         self._serving = serving or ServingGate(enabled=False)
         self._uploads = uploads
         self._draining = draining or threading.Event()
+        self._lifecycle = ModelLifecycle(settings, jobs, models)
 
     def __repr__(self) -> str:
         return f"DataPlane({self._jobs!r}, {self._models!r})"
@@ -158,6 +160,24 @@ class DataPlane:
         except ServiceError as exc:
             return ModelState(model_id, False, exc.message)
         return ModelState(model_id, True, "")
+
+    # --- model and job lifecycle -----------------------------------------------------------
+
+    def delete_model(self, model_id: str) -> dict:
+        """Delete a model (its job's record stays); the deleted model's metadata."""
+        return self._lifecycle.delete_model(model_id)
+
+    def delete_job(self, job_id: str, delete_model: bool = False) -> JobRecord:
+        """Delete an ended job's record, and its model if asked; the deleted record."""
+        return self._lifecycle.delete_job(job_id, delete_model)
+
+    def export_model(self, model_id: str, fmt: str = "") -> tuple[str, bytes]:
+        """A model as one self-contained file: (format, bytes)."""
+        return self._lifecycle.export(model_id, fmt)
+
+    def import_model(self, spec: ImportSpec, chunks: Iterator[bytes | str]) -> dict:
+        """Receive, check and store a model file as a new model; its metadata."""
+        return self._lifecycle.import_model(spec, chunks)
 
     # --- datasets ---------------------------------------------------------------------------
 

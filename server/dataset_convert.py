@@ -22,10 +22,10 @@ _SOURCES = {"builtin": pb.DATASET_SOURCE_BUILTIN, "uploaded": pb.DATASET_SOURCE_
 def upload_from_requests(requests: Iterator[pb.UploadDatasetRequest]) -> tuple[UploadSpec, Iterator[bytes | str]]:
     """The checked metadata of an UploadDataset stream, and an iterator over its chunks (bytes)
     and its trailing sha256 (a str), as DatasetStore.upload takes them."""
-    first = _next(requests)
+    first = next_request(requests)
     if first is None or first.WhichOneof("part") != "metadata":
         raise InvalidArgument("the first UploadDatasetRequest must carry the metadata (name, format, ...)")
-    return metadata_to_spec(first.metadata), _chunks(requests)
+    return metadata_to_spec(first.metadata), stream_chunks(requests)
 
 
 def metadata_to_spec(meta: pb.DatasetUploadMetadata) -> UploadSpec:
@@ -36,7 +36,7 @@ def metadata_to_spec(meta: pb.DatasetUploadMetadata) -> UploadSpec:
     fmt = meta.format.strip().lower()
     if fmt not in FORMATS:
         raise InvalidArgument(f"format must be one of {', '.join(FORMATS)}; got {meta.format!r}")
-    sha = _sha256(meta.sha256)
+    sha = checked_sha256(meta.sha256)
     fraction = meta.test_fraction if meta.HasField("test_fraction") else None
     if fraction is not None and not (math.isfinite(fraction) and 0.0 < fraction < 1.0):
         raise InvalidArgument(f"test_fraction must be in (0, 1); got {fraction}")
@@ -51,15 +51,15 @@ def metadata_to_spec(meta: pb.DatasetUploadMetadata) -> UploadSpec:
                       sha256=sha, test_fraction=fraction, seed=meta.seed, class_names=names)
 
 
-def _next(requests):
-    """The next request, or None at the end; a cancelled stream is reported as such."""
+def next_request(requests):
+    """The next request of a client stream, or None at the end; a cancelled stream is reported as such."""
     try:
         return next(requests, None)
     except grpc.RpcError:  # the client cancelled or went away midway
-        raise InvalidArgument("the upload was cancelled by the client before it ended") from None
+        raise InvalidArgument("the stream was cancelled by the client before it ended") from None
 
 
-def _sha256(value: str) -> str:
+def checked_sha256(value: str) -> str:
     """A hex sha256 in lower case, or "" (none declared)."""
     sha = value.strip().lower()
     if sha and not _SHA256.fullmatch(sha):
@@ -67,17 +67,18 @@ def _sha256(value: str) -> str:
     return sha
 
 
-def _chunks(requests) -> Iterator[bytes | str]:
-    """The bytes of every message after the metadata, then the trailing sha256 if one comes."""
-    while (request := _next(requests)) is not None:
+def stream_chunks(requests) -> Iterator[bytes | str]:
+    """The bytes of every message after the metadata, then the trailing sha256 if one comes
+    (UploadDataset and ImportModel streams have the same parts)."""
+    while (request := next_request(requests)) is not None:
         part = request.WhichOneof("part")
         if part == "metadata":
-            raise InvalidArgument("only the first UploadDatasetRequest may carry metadata; the rest "
+            raise InvalidArgument("only the first message of the stream may carry metadata; the rest "
                                   "carry chunks")
         if part == "sha256":
-            yield _sha256(request.sha256)
-            if _next(requests) is not None:
-                raise InvalidArgument("the sha256 message must be the last of the upload")
+            yield checked_sha256(request.sha256)
+            if next_request(requests) is not None:
+                raise InvalidArgument("the sha256 message must be the last of the stream")
             return
         yield request.chunk
 

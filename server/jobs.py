@@ -49,9 +49,9 @@ class JobManager:
         self._lock = threading.RLock()
         self._active: dict[str, ActiveJob] = {}
         self._closing = False
-        checkpoints = CheckpointStore(state_dir / "jobs")
-        self._store = open_job_store(state_dir / "jobs.sqlite3", models, checkpoints)
-        self._runner = JobRunner(self._store, checkpoints, models, datasets,
+        self._checkpoints = CheckpointStore(state_dir / "jobs")
+        self._store = open_job_store(state_dir / "jobs.sqlite3", models, self._checkpoints)
+        self._runner = JobRunner(self._store, self._checkpoints, models, datasets,
                                  on_done=self._forget, serving=serving)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.max_concurrent_jobs, thread_name_prefix="nnsvc-job",
@@ -160,6 +160,25 @@ class JobManager:
                 job.request_stop("cancel")
                 self._runner.transition(job, CANCELLING)
         return job.snapshot()
+
+    def deletable(self, job_id: str) -> JobRecord:
+        """The record of an ended job that may be deleted; FAILED_PRECONDITION while it is
+        queued, running or cancelling, NOT_FOUND if there is none."""
+        record = self.get(job_id)
+        if not record.finished or job_id in self._active:
+            raise FailedPrecondition(f"job {job_id} is {record.state}; cancel it first (nnctl cancel "
+                                     f"{job_id}) and delete it once it has ended")
+        return record
+
+    def delete(self, job_id: str) -> JobRecord:
+        """Delete an ended job's record and checkpoints (its model is the model store's)."""
+        with self._lock:  # no recovery or submit can touch the job meanwhile
+            record = self.deletable(job_id)
+            if not self._store.delete(job_id):
+                raise NotFound(f"no job with id {job_id!r}")
+        self._checkpoints.delete(job_id)
+        log.info("job %s: deleted", job_id)
+        return record
 
     def list(self, state: str | None, page_size: int, page_token: str) -> tuple[list[JobRecord], str]:
         """A page of jobs, newest first, optionally of one state; returns (jobs, next_page_token)."""

@@ -20,7 +20,7 @@ from nncore.multilayer import MultiLayerNet
 from nncore.persist import network_from_bytes, network_to_bytes
 from nncore.predictor import Predictor
 
-from server.errors import DataLoss, InvalidArgument
+from server.errors import DataLoss, InvalidArgument, NotFound, ResourceExhausted
 from server.fsutil import fsync_dir, sha256_hex, write_synced
 from server.ids import is_valid_id
 
@@ -84,6 +84,38 @@ class ModelStore:
         with self._lock:
             self._index[model_id] = meta
         return meta
+
+    def delete(self, model_id: str) -> dict:
+        """Remove a model from the index, the cache and the disk; returns its metadata (NOT_FOUND if
+        there is none). The directory is first renamed to a temporary name the start-up scan removes,
+        so a crash midway leaves the model whole or gone, never half."""
+        with self._lock:
+            meta = self._index.get(model_id)
+            damaged = self._unreadable.get(model_id)
+            if meta is None and damaged is None:
+                raise NotFound(f"no model with id {model_id!r} (ListModels shows them)")
+            doomed = self.root / f"{_TMP_PREFIX}deleting-{model_id}-{uuid.uuid4().hex[:8]}"
+            try:
+                os.rename(self.root / model_id, doomed)
+            except FileNotFoundError:  # removed behind the server's back: only the index is left
+                pass
+            except OSError as exc:
+                raise ResourceExhausted(f"cannot delete model {model_id} under {self.root}: "
+                                        f"{exc.strerror or exc}; fix the state directory's permissions") from None
+            self._index.pop(model_id, None)
+            self._unreadable.pop(model_id, None)
+            self._loaded.pop(model_id, None)
+            self._broken.pop(model_id, None)
+        fsync_dir(self.root)  # the rename is durable: after a crash the model is gone
+        shutil.rmtree(doomed, ignore_errors=True)
+        log.info("model %s deleted", model_id)
+        return meta or {"model_id": model_id}
+
+    def work_dir(self) -> Path:
+        """A fresh temporary directory in the store, removed at the next start if left behind."""
+        path = self.root / f"{_TMP_PREFIX}work-{uuid.uuid4().hex}"
+        path.mkdir()
+        return path
 
     def unreadable(self, model_id: str) -> str | None:
         """Why a model found on disk at start-up is not served (its metadata is damaged), or None."""
@@ -159,8 +191,27 @@ class ModelStore:
         self._broken.pop(model_id, None)
         return model
 
+    def network(self, model_id: str) -> MultiLayerNet:
+        """The stored network itself, read and verified (for export); NOT_FOUND if there is none."""
+        meta = self._index.get(model_id)
+        if meta is None:
+            raise NotFound(f"no model with id {model_id!r} (ListModels shows them)")
+        try:
+            return self._network(model_id, meta)
+        except DataLoss:
+            if model_id not in self._index:  # deleted while it was being read
+                raise NotFound(f"model {model_id} was deleted") from None
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataLoss(f"model {model_id}: stored files are damaged ({type(exc).__name__}: {exc}); "
+                           "retrain the model") from None
+
     def _read(self, model_id: str, meta: dict) -> Predictor:
         """Read weights.npz, check its sha256 and shapes, and build the frozen nets."""
+        return self._network(model_id, meta).predictor()
+
+    def _network(self, model_id: str, meta: dict) -> MultiLayerNet:
+        """Read weights.npz, check its sha256 and shapes, and rebuild the network."""
         path = self.root / model_id / "weights.npz"
         try:
             data = path.read_bytes()
@@ -171,7 +222,7 @@ class ModelStore:
             raise DataLoss(f"model {model_id}: weights.npz is corrupt (sha256 {actual[:12]}... != "
                            f"recorded {meta['sha256'][:12]}...); it is not served: retrain the model")
         # Files from before nncore.persist hold W1 b1 W2 b2 only: model.json has their architecture.
-        return network_from_bytes(data, meta["architecture"]).predictor()
+        return network_from_bytes(data, meta["architecture"])
 
 
 def _file_stamp(path: Path) -> tuple:

@@ -64,6 +64,8 @@ def rebuild(store: JobStore, models: ModelStore, checkpoints: CheckpointStore) -
     """Insert a record per model and per checkpoint, oldest first; counts by state."""
     records, known = [], set()
     for meta in models.page(2**31, "")[0]:
+        if not meta.get("job_id"):  # imported (ImportModel): no job ever trained it here
+            continue
         try:
             record = _from_model(meta)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:  # model.json that makes no sense

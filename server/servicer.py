@@ -10,6 +10,7 @@ from server.convert import job_to_status, model_to_info, train_request_to_spec
 from server.dataplane import DataPlane, Prediction
 from server.dataset_convert import dataset_to_info, upload_from_requests
 from server.errors import InvalidArgument
+from server.lifecycle_convert import deleted_model_info, export_responses, import_from_requests
 from server.rpc_errors import stream, unary
 from server.tensors import decode_input, encode_probabilities, encode_row
 
@@ -114,3 +115,26 @@ class NNServiceServicer(pb_grpc.NNServiceServicer):
     def DeleteDataset(self, request, context):
         """Delete an uploaded dataset no queued or running job uses."""
         return dataset_to_info(self._plane.delete_dataset(request.name))
+
+    # --- model and job lifecycle (#14) ------------------------------------------------------
+
+    @unary
+    def DeleteModel(self, request, context):
+        """Delete a model; its job's record stays."""
+        return deleted_model_info(self._plane.delete_model(request.model_id))
+
+    @unary
+    def DeleteJob(self, request, context):
+        """Delete an ended job's record, and its model if asked."""
+        return job_to_status(self._plane.delete_job(request.job_id, request.delete_model))
+
+    @stream
+    def ExportModel(self, request, context):
+        """Stream a model as one file (nncore network file + metadata, or ONNX)."""
+        yield from export_responses(*self._plane.export_model(request.model_id, request.format))
+
+    @unary
+    def ImportModel(self, request_iterator, context):
+        """Receive a model file in chunks, check it and store it as a new model."""
+        spec, chunks = import_from_requests(request_iterator)
+        return model_to_info(self._plane.import_model(spec, chunks))

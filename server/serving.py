@@ -9,7 +9,7 @@ from server.errors import DataLoss, FailedPrecondition, NotFound
 from server.ids import check_id
 from server.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, JobManager
 from server.models import ModelStore
-from server.records import FINAL_STATES
+from server.records import FINAL_STATES, SUCCEEDED
 from server.tensors import InputSpec
 
 
@@ -61,6 +61,24 @@ class ModelRegistry:
     def ids(self) -> list[str]:
         """Every model id the store knows, servable or damaged, newest first."""
         return self._models.ids()
+    @property
+    def store(self) -> ModelStore:
+        """The model store itself (imports save into it)."""
+        return self._models
+
+    def exists(self, model_id: str) -> bool:
+        """Whether a model with this id is stored (readable or not)."""
+        return self._models.meta(model_id) is not None or self._models.unreadable(model_id) is not None
+
+    def network(self, model_id: str):
+        """The stored, verified network of a model (for export)."""
+        return self._models.network(check_id(model_id, "model_id"))
+
+    def delete(self, model_id: str) -> dict:
+        """Delete a model from the store and forget its input spec (which holds the loaded model)."""
+        meta = self._models.delete(check_id(model_id, "model_id"))
+        self._specs.pop(model_id, None)
+        return meta
 
     def _missing(self, model_id: str) -> None:
         """Raise the right error for an id without a model."""
@@ -70,6 +88,8 @@ class ModelRegistry:
         state = self._jobs.state_of(model_id)
         if state is None:
             raise NotFound(f"no model with id {model_id!r} (a model id is the id of the job that trained it)")
+        if state == SUCCEEDED:  # its model was deleted (DeleteModel); the job's record stays
+            raise NotFound(f"model {model_id} was deleted; its job's record remains (GetStatus)")
         if state in FINAL_STATES:
             raise FailedPrecondition(f"job {model_id} ended {state} and has no model; "
                                      "only SUCCEEDED jobs have one")

@@ -80,7 +80,7 @@ class Settings:
     None means <state_dir>/data (NNSVC_DATA_DIR)."""
     # --- uploaded datasets (#13) ---
     max_upload_bytes: int = 512 * 1024 * 1024
-    """Largest dataset file UploadDataset accepts, as sent; more is RESOURCE_EXHAUSTED (NNSVC_MAX_UPLOAD_BYTES)."""
+    """Largest file UploadDataset or ImportModel accepts, as sent; more is RESOURCE_EXHAUSTED (NNSVC_MAX_UPLOAD_BYTES)."""
     max_dataset_bytes: int = 1024 * 1024 * 1024
     """Most bytes an uploaded file may decompress to (zip bombs stop there) (NNSVC_MAX_DATASET_BYTES)."""
     kernels: str | None = None

@@ -139,6 +139,11 @@ class JobStore:
         rows = rows[:limit]
         return [self._record(row[1:]) for row in rows], (rows[-1][0] if more else None)
 
+    def delete(self, job_id: str) -> bool:
+        """Remove a job record; False if there was none."""
+        with self._lock:
+            return self._db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,)).rowcount > 0
+
     def active(self) -> list[JobRecord]:
         """Jobs that were queued, running or cancelling, oldest first (for recovery)."""
         marks = ",".join("?" * len(ACTIVE_STATES))

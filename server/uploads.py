@@ -8,7 +8,6 @@ no dataset behind (leftovers are removed on the next start).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,10 +27,10 @@ from server.errors import (AlreadyExists, DataLoss, FailedPrecondition, InvalidA
                            ResourceExhausted)
 from server.fsutil import file_sha256, fsync_dir, write_synced
 from server.ids import check_id
+from server.streams import receive_file
 
 log = logging.getLogger(__name__)
 
-MAX_CHUNK_BYTES = 1 << 20
 DATA_FILE, META_FILE = "data.npz", "dataset.json"
 _TEMP_PREFIXES = (".upload-", ".deleting-")
 
@@ -120,36 +119,8 @@ class DatasetStore:
 
     def _receive(self, path: Path, spec: UploadSpec, chunks: Iterable[bytes | str]) -> tuple[int, str]:
         """Write the chunks to `path` as they arrive, enforcing the limits; returns (size, sha256)."""
-        digest, size = hashlib.sha256(), 0
-        declared, digests = spec.size_bytes, [spec.sha256]
-        with open(path, "xb") as out:
-            for chunk in chunks:
-                if isinstance(chunk, str):  # the trailing sha256
-                    digests.append(chunk)
-                    continue
-                if len(chunk) > MAX_CHUNK_BYTES:
-                    raise InvalidArgument(f"a chunk holds {len(chunk)} bytes; at most {MAX_CHUNK_BYTES} "
-                                          "(1 MiB) per message")
-                size += len(chunk)
-                if size > self.max_upload_bytes:
-                    raise ResourceExhausted(f"the upload exceeds the limit of {self.max_upload_bytes} "
-                                            "bytes (max_upload_bytes)")
-                if declared is not None and size > declared:
-                    raise InvalidArgument(f"received more than the declared size_bytes={declared}")
-                digest.update(chunk)
-                out.write(chunk)
-        if size == 0:
-            raise InvalidArgument("the upload holds no data: send the file's bytes in chunk messages "
-                                  "after the metadata")
-        if declared is not None and size != declared:
-            raise InvalidArgument(f"the upload is truncated: received {size} of the declared "
-                                  f"size_bytes={declared} bytes")
-        hex_digest = digest.hexdigest()
-        for expected in filter(None, digests):
-            if expected != hex_digest:
-                raise InvalidArgument(f"sha256 mismatch: the received {size} bytes hash to {hex_digest}, "
-                                      f"not the declared {expected}")
-        return size, hex_digest
+        return receive_file(path, chunks, limit=self.max_upload_bytes, declared_size=spec.size_bytes,
+                            declared_sha256=spec.sha256)
 
     def _parse(self, path: Path, spec: UploadSpec):
         """The checked arrays of the received file (nncore's errors become status codes)."""

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ACTIONS = {"Train", "CancelJob", "WatchJob", "Predict", "GetStatus", "ListJobs"}
+ACTIONS = {"Train", "CancelJob", "WatchJob", "Predict", "GetStatus", "ListJobs", "ExportImportDelete"}
 
 
 def test_a_short_soak_with_one_kill_counts_what_survived(tmp_path, mnist_dir):
     figures = tmp_path / "soak.json"
     result = subprocess.run(
-        [sys.executable, "bench/soak.py", "--minutes", "0.25", "--kill-min", "6", "--kill-max", "7",
+        [sys.executable, "bench/soak.py", "--minutes", "0.5", "--kill-min", "10", "--kill-max", "12",
          "--kills", "1", "--think", "0.02", "--settle", "60", "--mnist-dir", str(mnist_dir), "--json", str(figures)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -195,3 +195,18 @@ def npz_member(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+def test_an_npy_header_numpy_cannot_tokenize_is_a_format_error(tmp_path):
+    """numpy parses a header's text with tokenize: its TokenError is refused like any bad header
+    (the lifecycle fuzz found it reaching the server as UNKNOWN)."""
+    good = io.BytesIO()
+    np.save(good, np.zeros(3, np.float32))
+    raw = good.getvalue()
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,"  # the tuple never closes
+    member = raw[:10] + header.ljust(len(raw) - 22, b" ") + b"\n"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("x_train.npy", member)
+    with pytest.raises(DatasetFormatError, match="not a .npy array"):
+        load(tmp_path, archive.getvalue(), "npz")

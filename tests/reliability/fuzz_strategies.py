@@ -124,3 +124,16 @@ def requests(known_ids: list[str]) -> st.SearchStrategy[tuple[str, object]]:
         st.tuples(st.just("ListModels"), st.builds(pb.ListModelsRequest, page_size=_uint(UINT32),
                                                    page_token=st.one_of(token, any_id))),
     )
+
+
+def mutated_bytes(draw, data: bytes) -> bytes:
+    """The file truncated, with a flipped byte, replaced by garbage, or unchanged (draw: hypothesis')."""
+    mutation = draw(st.sampled_from(["none", "truncate", "flip", "garbage", "empty"]))
+    if mutation == "truncate":
+        return data[: draw(st.integers(0, len(data) - 1))]
+    if mutation == "flip":
+        at = draw(st.integers(0, len(data) - 1))
+        return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1:]
+    if mutation == "garbage":
+        return draw(st.binary(min_size=1, max_size=2048))
+    return b"" if mutation == "empty" else data

@@ -19,6 +19,7 @@ from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from server import Settings
 from tests.conftest import start_server
+from tests.reliability.fuzz_strategies import mutated_bytes
 from tests.reliability.reliability_testutils import record_figure
 from tests.server.upload_testutils import stored_entries
 from tests.upload_files import (blobs, csv_bytes, idx_members, npz_bytes, split_arrays, tar_gz_bytes,
@@ -47,7 +48,7 @@ def uploads(draw):
     """(name, list of UploadDatasetRequest) for one random upload stream; about half are intact."""
     kind = draw(st.sampled_from(sorted(FILES)))
     intact = kind != "bomb" and draw(st.booleans())
-    data = FILES[kind] if intact else _mutated(draw, FILES[kind])
+    data = FILES[kind] if intact else mutated_bytes(draw, FILES[kind])
     fmt = "zip" if kind == "bomb" else kind
     name = draw(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,11}", fullmatch=True)) if intact or draw(st.booleans()) \
         else draw(st.text(string.printable, max_size=70))
@@ -72,19 +73,6 @@ def uploads(draw):
         if draw(st.booleans()):
             requests = requests[1:]
     return name, requests
-
-
-def _mutated(draw, data: bytes) -> bytes:
-    """The file truncated, with a flipped byte, replaced by garbage, or unchanged."""
-    mutation = draw(st.sampled_from(["none", "truncate", "flip", "garbage", "empty"]))
-    if mutation == "truncate":
-        return data[: draw(st.integers(0, len(data) - 1))]
-    if mutation == "flip":
-        at = draw(st.integers(0, len(data) - 1))
-        return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1:]
-    if mutation == "garbage":
-        return draw(st.binary(min_size=1, max_size=2048))
-    return b"" if mutation == "empty" else data
 
 
 @pytest.fixture(scope="module")

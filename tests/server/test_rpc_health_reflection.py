@@ -66,7 +66,8 @@ def test_reflection_lists_the_services_and_describes_nnservice(channel):
     service = DescriptorPool(db).FindServiceByName(SERVICE)
     assert {m.name for m in service.methods} == {
         "Train", "GetStatus", "Predict", "WatchJob", "CancelJob", "ListJobs", "ListModels", "GetModel",
-        "UploadDataset", "ListDatasets", "GetDataset", "DeleteDataset"}
+        "UploadDataset", "ListDatasets", "GetDataset", "DeleteDataset",
+        "DeleteModel", "DeleteJob", "ExportModel", "ImportModel"}
 
 
 def test_one_log_line_per_rpc_with_method_code_and_milliseconds_at_debug(stub, caplog):
