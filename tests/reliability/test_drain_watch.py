@@ -18,7 +18,9 @@ from client import NNClient, NNServiceError
 from tests.reliability.reliability_testutils import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
-LONG = dict(hidden_size=64, epochs=4, train_size=30000, eval_size=500, batch_size=100, seed=7)
+# Long enough (about 10 s on a quiet 2-core machine, minutes on a loaded one) that the drain
+# below always comes while the job runs.
+LONG = dict(hidden_size=1024, epochs=4, train_size=60000, eval_size=500, batch_size=100, seed=7)
 DEADLINE = 180.0
 
 
