@@ -47,6 +47,11 @@ _FLAGS = {
     "--max-upload-bytes": ("max_upload_bytes", int, "largest dataset file UploadDataset accepts"),
     "--max-dataset-bytes": ("max_dataset_bytes", int, "most bytes an uploaded dataset may decompress "
                                                       "to (zip bombs stop there)"),
+    # training on a Dask cluster (#16)
+    "--executor": ("executor", str, "where jobs train: thread (this server) or dask (a Dask cluster: "
+                                    "pip install 'nnservice[dask]')"),
+    "--dask-scheduler": ("dask_scheduler", str, "with --executor dask, the scheduler's address, e.g. "
+                                                "tcp://scheduler:8786; workers share --state-dir"),
 }
 
 

@@ -1,0 +1,95 @@
+"""--executor dask: jobs train on a LocalCluster of worker processes (issue 16).
+
+One cluster for the module (two single-threaded worker processes with TRAIN=1, as the compose
+profile runs them), so the suite stays fast."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import grpc
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")  # the dev extra installs it; skip_policy forbids this skip in CI
+
+from nncore.persist import load_network  # noqa: E402
+from protos import nn_service_pb2 as pb  # noqa: E402
+from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
+from tests.conftest import wait_for_job  # noqa: E402
+from tests.server.server_testutils import wait_until  # noqa: E402
+
+# Long enough that a cancel or a kill lands mid-job; each epoch writes a checkpoint.
+LONG_JOB = dict(dataset="mnist", hidden_size=64, epochs=40, train_size=3000, eval_size=500,
+                batch_size=50, seed=3)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two worker processes, one thread and TRAIN=1 each; the scheduler on a free loopback port."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  resources={"TRAIN": 1}, host="127.0.0.1", scheduler_port=0,
+                                  dashboard_address=None, silence_logs=40) as local:
+        yield local
+
+
+@pytest.fixture
+def dask_server(make_server, cluster):
+    """A server whose jobs run on the module's cluster."""
+    return make_server(executor="dask", dask_scheduler=cluster.scheduler_address)
+
+
+def _stub(running):
+    channel = grpc.insecure_channel(running.target)
+    return channel, pb_grpc.NNServiceStub(channel)
+
+
+def _weights(running, model_id: str) -> dict[str, np.ndarray]:
+    net = load_network(running.settings.state_dir / "models" / model_id / "weights.npz")
+    return dict(net.params)
+
+
+def test_a_dask_job_learns_the_same_weights_as_the_thread_executor(make_server, dask_server):
+    request = pb.TrainRequest(dataset="tiny", hidden_size=16, epochs=2, batch_size=50, seed=7)
+    results = []
+    for running in (make_server(), dask_server):
+        channel, stub = _stub(running)
+        with channel:
+            status = wait_for_job(stub, stub.Train(request).job_id)
+        assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+        assert [e.epoch for e in status.history] == [1, 2]
+        results.append(_weights(running, status.model_id))
+    local, remote = results
+    assert local.keys() == remote.keys()
+    for name in local:
+        np.testing.assert_array_equal(local[name], remote[name], err_msg=name)
+
+
+def test_cancel_stops_a_running_dask_job_before_it_ends(dask_server):
+    channel, stub = _stub(dask_server)
+    with channel:
+        job_id = stub.Train(pb.TrainRequest(**LONG_JOB)).job_id
+        wait_until(lambda: stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).iteration > 0, timeout=60)
+        stub.CancelJob(pb.CancelJobRequest(job_id=job_id))
+        status = wait_for_job(stub, job_id)
+    assert status.state == pb.JOB_STATE_CANCELLED
+    assert status.iteration < status.total_iterations  # it stopped mid-training, not at the end
+
+
+def test_a_killed_workers_job_resumes_from_its_checkpoint(dask_server, cluster):
+    channel, stub = _stub(dask_server)
+    with channel, distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        job_id = stub.Train(pb.TrainRequest(**LONG_JOB)).job_id
+        wait_until(lambda: stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).epoch >= 2, timeout=90)
+        busy = [address for address, keys in client.processing().items()
+                if any(job_id in str(key) for key in keys)]
+        assert len(busy) == 1, client.processing()
+        nanny = next(n for n in cluster.workers.values() if n.worker_address == busy[0])
+        os.kill(nanny.process.process.pid, signal.SIGKILL)  # the nanny starts a new worker
+        status = wait_for_job(stub, job_id)
+    assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+    assert [e.epoch for e in status.history] == list(range(1, LONG_JOB["epochs"] + 1))  # nothing lost
+    note = dask_server.server._jobs.get(job_id).note
+    assert f"worker {busy[0]} was lost mid-job; resumed from epoch" in note
+    assert int(note.split("resumed from epoch ")[1].split()[0]) >= 2  # from a checkpoint, not epoch 0
