@@ -37,6 +37,7 @@ class _Tracked:
 
     def __init__(self, work: TrainWork) -> None:
         self.work, self.workers = work, []
+        self.lost = ""  # set when the task had to be submitted again: why
 
     def __repr__(self) -> str:
         return f"_Tracked({self.work.job_id}, workers={self.workers})"
@@ -147,6 +148,7 @@ class DaskExecutor(JobExecutor):
                 outcome = self._run_task(client, work)
                 if outcome is not None:
                     return outcome
+                self._tracked[work.job_id].lost = "the Dask scheduler was lost while the job ran"
                 work.on_note("the Dask scheduler was lost while the job ran; it resumes from its last "
                              "checkpoint when the scheduler is back")
         finally:
@@ -200,8 +202,10 @@ class DaskExecutor(JobExecutor):
             return
         if msg["kind"] == "start":
             if tracked.workers:
-                tracked.work.on_note(f"worker {tracked.workers[-1]} was lost mid-job; resumed from "
-                                     f"epoch {msg['epoch']} on worker {msg['worker']}")
+                why = tracked.lost or f"worker {tracked.workers[-1]} was lost mid-job"
+                tracked.work.on_note(f"{why}; resumed from epoch {msg['epoch']} on worker {msg['worker']}",
+                                     msg["epoch"])
+                tracked.lost = ""
             tracked.workers.append(msg["worker"])
             return
         record = msg["epoch_record"]

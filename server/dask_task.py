@@ -92,7 +92,7 @@ def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str) ->
     reporter = _Reporter(worker, job_id)
     reporter.send("start", worker=worker.address, epoch=resume.epoch if resume else 0)
     work = TrainWork(job_id=job_id, config=config, entry=entry, resume=resume, on_progress=reporter,
-                     should_stop=_StopFlag(worker, job_id), on_note=lambda text: None)
+                     should_stop=_StopFlag(worker, job_id), on_note=lambda *args: None)
     data = DatasetRegistry([entry]).get(entry.name)  # the entry's loader runs here, on the worker
     history = run_training(work, data, checkpoints)
     if not history.stopped:

@@ -40,7 +40,9 @@ class TrainWork:
     resume: TrainState | None
     on_progress: Callable[[Progress], None]
     should_stop: Callable[[], bool]
-    on_note: Callable[[str], None]  # something the job record should say (a worker lost, ...)
+    # What the job record should say (a worker lost, ...), and the epoch training resumed from if it
+    # started again: the records of later epochs go (they will come again).
+    on_note: Callable[..., None]
 
     def train_config(self) -> TrainConfig:
         """The nncore config (the dataset is the server's business)."""

@@ -11,26 +11,36 @@ import signal
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 distributed = pytest.importorskip("distributed")  # the dev extra installs it; skip_policy forbids this skip in CI
 
 from nncore.persist import load_network  # noqa: E402
 from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
+from server.app import TRAINING_HEALTH  # noqa: E402
 from tests.conftest import wait_for_job  # noqa: E402
+from tests.reliability.reliability_testutils import free_port  # noqa: E402
 from tests.server.server_testutils import wait_until  # noqa: E402
 
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # Long enough that a cancel or a kill lands mid-job; each epoch writes a checkpoint.
 LONG_JOB = dict(dataset="mnist", hidden_size=64, epochs=40, train_size=3000, eval_size=500,
                 batch_size=50, seed=3)
 
 
+def local_cluster(workers: int, port: int = 0):
+    """Worker processes with one thread and TRAIN=1 each, as the compose profile runs them."""
+    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                    resources={"TRAIN": 1}, host="127.0.0.1", scheduler_port=port,
+                                    dashboard_address=":0", silence_logs=40)
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    """Two worker processes, one thread and TRAIN=1 each; the scheduler on a free loopback port."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  resources={"TRAIN": 1}, host="127.0.0.1", scheduler_port=0,
-                                  dashboard_address=None, silence_logs=40) as local:
+    """Two workers; the scheduler on a free loopback port."""
+    with local_cluster(2) as local:
         yield local
 
 
@@ -81,7 +91,8 @@ def test_a_killed_workers_job_resumes_from_its_checkpoint(dask_server, cluster):
     channel, stub = _stub(dask_server)
     with channel, distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         job_id = stub.Train(pb.TrainRequest(**LONG_JOB)).job_id
-        wait_until(lambda: stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).epoch >= 2, timeout=90)
+        # epoch 3 reported: epoch 2's checkpoint is written (a checkpoint follows its epoch's report)
+        wait_until(lambda: stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).epoch >= 3, timeout=90)
         busy = [address for address, keys in client.processing().items()
                 if any(job_id in str(key) for key in keys)]
         assert len(busy) == 1, client.processing()
@@ -90,6 +101,46 @@ def test_a_killed_workers_job_resumes_from_its_checkpoint(dask_server, cluster):
         status = wait_for_job(stub, job_id)
     assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
     assert [e.epoch for e in status.history] == list(range(1, LONG_JOB["epochs"] + 1))  # nothing lost
-    note = dask_server.server._jobs.get(job_id).note
+    note = status.note  # the job record says what happened
     assert f"worker {busy[0]} was lost mid-job; resumed from epoch" in note
     assert int(note.split("resumed from epoch ")[1].split()[0]) >= 2  # from a checkpoint, not epoch 0
+
+
+def _training_health(running) -> int:
+    with grpc.insecure_channel(running.target) as channel:
+        request = health_pb2.HealthCheckRequest(service=TRAINING_HEALTH)
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+
+
+def test_jobs_wait_while_the_scheduler_is_unreachable_and_run_once_it_is_up(make_server):
+    port = free_port()
+    running = make_server(executor="dask", dask_scheduler=f"tcp://127.0.0.1:{port}")
+    channel, stub = _stub(running)
+    with channel:
+        waiting = stub.Train(pb.TrainRequest(dataset="tiny", hidden_size=8, epochs=1, seed=1)).job_id
+        doomed = stub.Train(pb.TrainRequest(dataset="tiny", hidden_size=8, epochs=1, seed=2)).job_id
+        wait_until(lambda: "unreachable" in running.server._jobs.executor.status())
+        assert _training_health(running) == NOT_SERVING
+        assert stub.GetStatus(pb.GetStatusRequest(job_id=waiting)).state == pb.JOB_STATE_QUEUED
+        stub.CancelJob(pb.CancelJobRequest(job_id=doomed))  # a waiting job can still be cancelled
+        assert wait_for_job(stub, doomed).state == pb.JOB_STATE_CANCELLED
+        with local_cluster(1, port):
+            status = wait_for_job(stub, waiting)
+            assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+            wait_until(lambda: _training_health(running) == SERVING)
+
+
+def test_a_server_restarted_mid_job_resumes_it_on_the_cluster(make_server, cluster, tmp_path):
+    settings = dict(executor="dask", dask_scheduler=cluster.scheduler_address, state_dir=tmp_path / "kept")
+    first = make_server(**settings)
+    channel, stub = _stub(first)
+    with channel:
+        job_id = stub.Train(pb.TrainRequest(**LONG_JOB)).job_id
+        wait_until(lambda: stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).epoch >= 1, timeout=60)
+    first.stop(0)  # the task stops at its next step; the record stays RUNNING on disk
+    second = make_server(**settings)
+    channel, stub = _stub(second)
+    with channel:
+        status = wait_for_job(stub, job_id)
+    assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+    assert [e.epoch for e in status.history] == list(range(1, LONG_JOB["epochs"] + 1))

@@ -86,3 +86,16 @@ def test_serving_pause_is_read_checked_and_defaults_to_the_gates_bound():
     assert Settings.from_env({"NNSVC_SERVING_MAX_PAUSE_MS": "7.5"}).serving_max_pause_ms == 7.5
     with pytest.raises(ValueError, match=r"serving_max_pause_ms must be in \[0, 1000\]"):
         Settings(serving_max_pause_ms=-1.0)
+
+
+def test_the_executor_is_thread_or_dask_and_dask_needs_a_scheduler_address():  # (#16)
+    assert Settings().executor == "thread"
+    assert Settings(executor="dask", dask_scheduler="tcp://scheduler:8786").dask_scheduler == "tcp://scheduler:8786"
+    with pytest.raises(ValueError, match="executor must be one of thread, dask"):
+        Settings(executor="ray")
+    with pytest.raises(ValueError, match="needs dask_scheduler"):
+        Settings(executor="dask")
+    with pytest.raises(ValueError, match="needs dask_scheduler"):
+        Settings(executor="dask", dask_scheduler="scheduler:8786")  # no protocol
+    env = Settings.from_env({"NNSVC_EXECUTOR": "dask", "NNSVC_DASK_SCHEDULER": "tcp://10.0.0.5:8786"})
+    assert (env.executor, env.dask_scheduler) == ("dask", "tcp://10.0.0.5:8786")
