@@ -18,10 +18,11 @@ COPY protos ./protos
 COPY nncore ./nncore
 COPY server ./server
 COPY client ./client
-# A regular (non-editable) install without extras: no pytest, grpcio-tools or plotting
-# libraries. setuptools only lives in pip's temporary build environment; pip itself is
-# dropped so the runtime venv holds nothing but the service and what it imports.
-RUN /opt/venv/bin/pip install . \
+# A regular (non-editable) install with the dask extra only (the same image runs the server,
+# a Dask scheduler and Dask workers: compose profile "dask"): no pytest, grpcio-tools or
+# plotting libraries. setuptools only lives in pip's temporary build environment; pip itself
+# is dropped so the runtime venv holds nothing but the service and what it imports.
+RUN /opt/venv/bin/pip install '.[dask]' \
  && /opt/venv/bin/python -m pip uninstall --yes pip setuptools wheel
 
 # ---- runtime: the venv (MNIST inside it, in nncore/data/mnist), a non-root user, two volumes ----

@@ -22,6 +22,8 @@ from server.app import TRAINING_HEALTH  # noqa: E402
 from tests.conftest import wait_for_job  # noqa: E402
 from tests.reliability.reliability_testutils import free_port  # noqa: E402
 from tests.server.server_testutils import wait_until  # noqa: E402
+from tests.server.upload_testutils import upload  # noqa: E402
+from tests.upload_files import blobs, csv_bytes  # noqa: E402
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -144,3 +146,14 @@ def test_a_server_restarted_mid_job_resumes_it_on_the_cluster(make_server, clust
         status = wait_for_job(stub, job_id)
     assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
     assert [e.epoch for e in status.history] == list(range(1, LONG_JOB["epochs"] + 1))
+
+
+def test_a_dask_worker_trains_on_an_uploaded_dataset_from_the_shared_state_dir(dask_server):
+    x, t = blobs(120, classes=3, shape=(4,))
+    channel, stub = _stub(dask_server)
+    with channel:
+        upload(stub, csv_bytes(x, t), "points", "csv", test_fraction=0.25, seed=1)
+        job_id = stub.Train(pb.TrainRequest(dataset="points", hidden_size=8, epochs=2, seed=1)).job_id
+        status = wait_for_job(stub, job_id)
+    assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+    assert len(status.history) == 2
