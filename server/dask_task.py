@@ -25,6 +25,8 @@ TOPIC = "nnsvc-jobs"  # every job's events, each naming its job
 FINAL_FILE = "final.npz"
 PROGRESS_INTERVAL = 0.1  # seconds between step events (epoch ends always send)
 STOP_POLL_INTERVAL = 0.1  # seconds between looks at the cancel Event (a scheduler round trip)
+CACHED_DATASETS = 2  # datasets a worker process keeps loaded for its next jobs (MNIST: ~55 MB each)
+_loaded: dict[tuple, object] = {}  # built-in (name, source, sizes) -> Dataset, oldest first
 
 
 def stop_event_name(job_id: str) -> str:
@@ -82,6 +84,21 @@ class _StopFlag:
         return self._stopped
 
 
+def _dataset(entry: DatasetEntry):
+    """The entry's arrays, loaded here on the worker (by its loader) or, for a built-in dataset,
+    kept from an earlier job (an uploaded one may be replaced under the same name: read again)."""
+    key = (entry.name, entry.source, entry.train_size, entry.test_size, tuple(entry.input_shape))
+    data = _loaded.pop(key, None)
+    if data is None:
+        data = DatasetRegistry([entry]).get(entry.name)
+    if not entry.builtin:
+        return data
+    _loaded[key] = data  # now the newest
+    while len(_loaded) > CACHED_DATASETS:
+        del _loaded[next(iter(_loaded))]
+    return data
+
+
 def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str) -> dict:
     """The Dask task of one job: resume from the job's last checkpoint if there is one (a worker
     lost before), train, and leave the net in final_path(); returns {"stopped": bool}."""
@@ -93,7 +110,7 @@ def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str) ->
     reporter.send("start", worker=worker.address, epoch=resume.epoch if resume else 0)
     work = TrainWork(job_id=job_id, config=config, entry=entry, resume=resume, on_progress=reporter,
                      should_stop=_StopFlag(worker, job_id), on_note=lambda *args: None)
-    data = DatasetRegistry([entry]).get(entry.name)  # the entry's loader runs here, on the worker
+    data = _dataset(entry)
     history = run_training(work, data, checkpoints)
     if not history.stopped:
         write_bytes_atomic(final_path(Path(state_dir), job_id), network_to_bytes(history.net))

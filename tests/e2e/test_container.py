@@ -149,7 +149,7 @@ def test_dask_profile_a_worker_stopped_midway_and_the_job_still_succeeds(dask_co
     assert found.returncode == 0, found.stderr[-3000:]
     worker = found.stdout.strip()
     assert worker in ("dask-worker-1", "dask-worker-2"), found.stdout
-    compose.run("stop", worker)
+    compose.run("--profile", "dask", "stop", worker)
     status = wait_status(stub, job_id, lambda s: s.state in ENDED, compose)
     assert status.state == pb.JOB_STATE_SUCCEEDED, f"{status}; logs:\n{compose.logs()}"
     assert [e.epoch for e in status.history] == list(range(1, epochs + 1))
