@@ -46,6 +46,9 @@ class Server:
         self.channel = grpc.insecure_channel(self.proc.target)
         self.stub = pb_grpc.NNServiceStub(self.channel)
 
+    def __repr__(self) -> str:
+        return f"Server({self.proc!r})"
+
     def __enter__(self) -> "Server":
         return self
 
@@ -72,12 +75,14 @@ class Server:
 
 def scaling(workdir: Path, quick: bool) -> dict:
     """Four jobs at once on two single-threaded workers vs on one."""
-    job = dict(hidden_size=64 if quick else 100, epochs=1 if quick else 3, train_size=3000 if quick else 30000,
+    job = dict(hidden_size=64 if quick else 100, epochs=1 if quick else 6, train_size=3000 if quick else 30000,
                eval_size=1000, seed=1)
     out = {}
     for workers in (1, 2):
         with cluster(workers) as local, Server(workdir, f"scale{workers}", local.scheduler_address) as server:
-            server.wait(server.train(**{**job, "train_size": 100, "epochs": 1}))  # warm: data loaded
+            warm = [server.train(**{**job, "train_size": 100, "epochs": 1}) for _ in range(workers)]
+            for job_id in warm:  # one per worker (TRAIN=1): each has the data loaded
+                server.wait(job_id)
             start = time.perf_counter()
             ids = [server.train(**job) for _ in range(4)]
             for job_id in ids:
