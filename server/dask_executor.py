@@ -56,6 +56,7 @@ class DaskExecutor(JobExecutor):
         self._status = f"connecting to the Dask scheduler at {address}"
         self._connected, self._closed = threading.Event(), threading.Event()
         self._tracked: dict[str, _Tracked] = {}
+        self._scheduler = ""  # the id of the scheduler the job events are subscribed on
         self._connector = threading.Thread(target=self._keep_connected, name="nnsvc-dask-connect", daemon=True)
         self._connector.start()
 
@@ -78,7 +79,7 @@ class DaskExecutor(JobExecutor):
                 self._set_status(f"the Dask scheduler at {self._address} was lost; reconnecting "
                                  "(queued jobs wait)")
             else:
-                self._set_status("")
+                self._follow_scheduler(client)
             self._closed.wait(RETRY_SECONDS / 4 if self._status else RETRY_SECONDS)
 
     def _connect(self) -> None:
@@ -91,11 +92,24 @@ class DaskExecutor(JobExecutor):
                              f"jobs wait, retrying every {RETRY_SECONDS:.0f}s")
             self._closed.wait(RETRY_SECONDS)
             return
-        client.subscribe_topic(TOPIC, self._on_event)
         with self._lock:
             old, self._client = self._client, client
         if old is not None:
             old.close()
+        self._scheduler = ""  # a new client: subscribe (and report the connection) below
+        self._follow_scheduler(client)
+
+    def _follow_scheduler(self, client: Client) -> None:
+        """Subscribe to the job events again if the client reconnected to a new scheduler (a
+        restarted one knows no subscriptions); then report the connection fine."""
+        try:
+            scheduler = client.scheduler_info(n_workers=0)["id"]
+        except (OSError, TimeoutError) as exc:  # lost between the status check and the call
+            log.debug("cannot ask the Dask scheduler who it is: %s", exc)
+            return
+        if scheduler != self._scheduler:
+            client.subscribe_topic(TOPIC, self._on_event)
+            self._scheduler = scheduler
         self._set_status("")
 
     def _set_status(self, status: str) -> None:
@@ -145,6 +159,8 @@ class DaskExecutor(JobExecutor):
                 client = self._wait_connected(work)
                 if client is None:
                     return _stopped()
+                if self._tracked[work.job_id].lost:  # a new scheduler knows no subscriptions
+                    client.subscribe_topic(TOPIC, self._on_event)
                 outcome = self._run_task(client, work)
                 if outcome is not None:
                     return outcome

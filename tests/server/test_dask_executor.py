@@ -157,3 +157,35 @@ def test_a_dask_worker_trains_on_an_uploaded_dataset_from_the_shared_state_dir(d
         status = wait_for_job(stub, job_id)
     assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
     assert len(status.history) == 2
+
+
+def test_a_job_running_when_the_scheduler_is_lost_resumes_once_it_is_back(make_server):
+    port = free_port()
+    running = make_server(executor="dask", dask_scheduler=f"tcp://127.0.0.1:{port}")
+    channel, stub = _stub(running)
+    with channel:
+        with local_cluster(1, port):
+            job_id = stub.Train(pb.TrainRequest(**LONG_JOB)).job_id
+            wait_until(lambda: stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).epoch >= 2, timeout=60)
+        wait_until(lambda: "scheduler" in stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).note)
+        assert stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).state == pb.JOB_STATE_RUNNING
+        with local_cluster(1, port):
+            status = wait_for_job(stub, job_id)
+    assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+    assert [e.epoch for e in status.history] == list(range(1, LONG_JOB["epochs"] + 1))
+    assert "the Dask scheduler was lost while the job ran; resumed from epoch" in status.note
+
+
+def test_after_a_scheduler_restart_new_jobs_still_report_their_progress(make_server):
+    port = free_port()
+    running = make_server(executor="dask", dask_scheduler=f"tcp://127.0.0.1:{port}")
+    channel, stub = _stub(running)
+    request = pb.TrainRequest(dataset="tiny", hidden_size=8, epochs=3, seed=1)
+    with channel:
+        for _ in range(2):  # the second scheduler knows nothing of the first one's subscriptions
+            with local_cluster(1, port):
+                wait_until(lambda: _training_health(running) == SERVING, timeout=60)
+                status = wait_for_job(stub, stub.Train(request).job_id)
+                assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+                assert [e.epoch for e in status.history] == [1, 2, 3]  # every epoch's event arrived
+            wait_until(lambda: _training_health(running) == NOT_SERVING, timeout=60)
