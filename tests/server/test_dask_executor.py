@@ -19,6 +19,7 @@ from nncore.persist import load_network  # noqa: E402
 from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
 from server.app import TRAINING_HEALTH  # noqa: E402
+from server.store import JobStore  # noqa: E402
 from tests.conftest import wait_for_job  # noqa: E402
 from tests.reliability.reliability_testutils import free_port  # noqa: E402
 from tests.server.server_testutils import wait_until  # noqa: E402
@@ -140,6 +141,12 @@ def test_a_server_restarted_mid_job_resumes_it_on_the_cluster(make_server, clust
         job_id = stub.Train(pb.TrainRequest(**LONG_JOB)).job_id
         wait_until(lambda: stub.GetStatus(pb.GetStatusRequest(job_id=job_id)).epoch >= 1, timeout=60)
     first.stop(0)  # the task stops at its next step; the record stays RUNNING on disk
+    store = JobStore(tmp_path / "kept" / "jobs.sqlite3")
+    try:
+        left = store.get(job_id)
+    finally:
+        store.close()
+    assert left.state == "RUNNING" and 1 <= left.epoch < LONG_JOB["epochs"], left  # stopped mid-job
     second = make_server(**settings)
     channel, stub = _stub(second)
     with channel:
