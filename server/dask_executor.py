@@ -11,6 +11,7 @@ the shared state directory.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import uuid
@@ -73,18 +74,20 @@ class DaskExecutor(JobExecutor):
         """Connect, and connect again whenever the client gave up on a lost scheduler."""
         while not self._closed.is_set():
             client = self._client
-            if client is None or client.status in ("closed", "closing", "failed"):
-                self._connect()
-            elif client.status != "running":
-                self._set_status(f"the Dask scheduler at {self._address} was lost; reconnecting "
-                                 "(queued jobs wait)")
-            else:
-                self._follow_scheduler(client)
+            try:
+                if client is None or client.status in ("closed", "closing", "failed"):
+                    self._connect()
+                elif client.status != "running":
+                    self._set_status(f"the Dask scheduler at {self._address} was lost; reconnecting "
+                                     "(queued jobs wait)")
+                else:
+                    self._follow_scheduler(client)
+            except Exception:  # this thread must live on: without it no job is ever dispatched
+                log.exception("checking the connection to the Dask scheduler at %s failed", self._address)
             self._closed.wait(RETRY_SECONDS / 4 if self._status else RETRY_SECONDS)
 
     def _connect(self) -> None:
         """One attempt to connect; subscribes to the job events."""
-        self._connected.clear()
         try:
             client = Client(self._address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as exc:
@@ -114,14 +117,13 @@ class DaskExecutor(JobExecutor):
 
     def _set_status(self, status: str) -> None:
         """Record (and log, and tell health) a change of connection status."""
+        (self._connected.clear if status else self._connected.set)()
         if status == self._status:
             return
         self._status = status
         if status:
-            self._connected.clear()
             log.warning("%s", status)
         else:
-            self._connected.set()
             log.info("connected to the Dask scheduler at %s", self._address)
         if self.on_status is not None:
             self.on_status(status)
@@ -186,9 +188,8 @@ class DaskExecutor(JobExecutor):
                 except TimeoutError:
                     if work.should_stop() and not stopping:
                         stopping = True
-                        event.set()  # a running task stops at its next step
-                        if not self._tracked[work.job_id].workers:
-                            future.cancel()  # still waiting for a worker: drop it
+                        if not self._stop_task(event, future, started=bool(self._tracked[work.job_id].workers)):
+                            return _stopped()
             return self._outcome(work, result)
         except concurrent.futures.CancelledError:
             return _stopped() if stopping else None
@@ -198,7 +199,22 @@ class DaskExecutor(JobExecutor):
         finally:
             future.release()
             if stopping:
-                event.clear()
+                with contextlib.suppress(OSError, TimeoutError):  # the scheduler gone: so is the Event
+                    event.clear()
+
+    @staticmethod
+    def _stop_task(event: Event, future, started: bool) -> bool:
+        """Set the task's stop Event (it stops at its next step) and drop it if it waits for a
+        worker; False if the scheduler cannot be told (the task is then left to notice it was
+        released: the job stops here and resumes from its checkpoint)."""
+        try:
+            event.set()
+            if not started:
+                future.cancel()
+            return True
+        except (OSError, TimeoutError) as exc:
+            log.warning("cannot tell the Dask scheduler to stop a task: %s", exc)
+            return False
 
     def _outcome(self, work: TrainWork, result: dict) -> History:
         """The History the runner expects, with the net the worker left in the state directory."""
