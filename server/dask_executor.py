@@ -236,7 +236,7 @@ class DaskExecutor(JobExecutor):
             if tracked.workers:
                 why = tracked.lost or f"worker {tracked.workers[-1]} was lost mid-job"
                 tracked.work.on_note(f"{why}; resumed from epoch {msg['epoch']} on worker {msg['worker']}",
-                                     msg["epoch"])
+                                     msg["history"])
                 tracked.lost = ""
             tracked.workers.append(msg["worker"])
             return

@@ -107,7 +107,8 @@ def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str) ->
     parts = checkpoints.load(job_id)
     resume = TrainState.from_parts(*parts) if parts is not None else None
     reporter = _Reporter(worker, job_id)
-    reporter.send("start", worker=worker.address, epoch=resume.epoch if resume else 0)
+    reporter.send("start", worker=worker.address, epoch=resume.epoch if resume else 0,
+                  history=list(resume.history.get("epochs", [])) if resume else [])
     work = TrainWork(job_id=job_id, config=config, entry=entry, resume=resume, on_progress=reporter,
                      should_stop=_StopFlag(worker, job_id), on_note=lambda *args: None)
     data = _dataset(entry)

@@ -40,8 +40,8 @@ class TrainWork:
     resume: TrainState | None
     on_progress: Callable[[Progress], None]
     should_stop: Callable[[], bool]
-    # What the job record should say (a worker lost, ...), and the epoch training resumed from if it
-    # started again: the records of later epochs go (they will come again).
+    # What the job record should say (a worker lost, ...), and, if training started again from a
+    # checkpoint, the checkpoint's epoch records (the record's history becomes them).
     on_note: Callable[..., None]
 
     def train_config(self) -> TrainConfig:

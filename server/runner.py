@@ -151,16 +151,16 @@ class JobRunner:
         work = TrainWork(job_id=record.job_id, config=dict(record.config),
                          entry=self._datasets.entry(record.config["dataset"]), resume=job.resume,
                          on_progress=lambda p: self._progress(job, p, eta), should_stop=job.should_stop,
-                         on_note=lambda text, resumed_from=None: self.note(job, text, resumed_from))
+                         on_note=lambda text, history=None: self.note(job, text, history))
         return self._executor.train(work)
 
-    def note(self, job: ActiveJob, text: str, resumed_from: int | None = None) -> None:
+    def note(self, job: ActiveJob, text: str, history: list[dict] | None = None) -> None:
         """Say in the job's record what happened to it (a worker lost, the scheduler away), and log
-        it; `resumed_from`: training restarted after that epoch, so later epochs' records go."""
+        it; `history`: training started again from a checkpoint with these epoch records."""
         with job.changed:
             job.record.note = text
-            if resumed_from is not None:  # progress may have run ahead of the last checkpoint
-                job.record.history = [e for e in job.record.history if e["epoch"] <= resumed_from]
+            if history is not None:  # the reports of a lost worker may be ahead of, or behind, it
+                job.record.history = list(history)
             job.bump()
             stamped = job.stamped()
         log.warning("job %s: %s", job.record.job_id, text)
