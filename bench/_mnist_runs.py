@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from _timing import median_time
 from nncore import TwoLayerNet
 from nncore._step import TrainStep  # internal on purpose: the benchmark times the step train() runs
 from nncore.training import TrainConfig, batch_order, build_network, learning_rate, train
@@ -94,27 +95,36 @@ def run_numpy(config: TrainConfig, data: tuple, setup: str, on_epoch: Callable[[
     return run
 
 
-def torch_job(config: TrainConfig, n_train: int, threads: int, impl: str, path: Path) -> None:
-    """Write what _torch_ref.py needs to repeat nncore's run of config: weights, batches, rates."""
+def torch_job(config: TrainConfig, n_train: int, threads: int, impl: str, path: Path, *,
+              batch: np.ndarray | None = None, **meta_extra) -> None:
+    """Write what _torch_ref.py needs to repeat nncore's run of config: weights, batches, rates.
+
+    meta_extra goes into the job's meta (e.g. mode="steps"); batch, if given, is saved too.
+    """
     cfg = config.resolved()
     order = batch_order(config, n_train)
     net = build_network(config, 784, 10)
     total = order.shape[0]
     lrs = np.array([learning_rate(cfg, i, total) for i in range(total)])
     ipe = max(min(n_train, cfg.train_size or n_train) // order.shape[1], 1)
+    layers = sum(1 for k in net.params if k.startswith("W"))
     meta = {"activation": cfg.activation, "optimizer": cfg.optimizer, "threads": threads,
-            "iterations_per_epoch": ipe, "torch_impl": impl, "lockstep": True}
-    np.savez(path, order=order, lrs=lrs, meta=np.array(json.dumps(meta)), **net.params)
+            "iterations_per_epoch": ipe, "torch_impl": impl, "lockstep": True, "layers": layers,
+            "batch_norm": bool(getattr(cfg, "batch_norm", False)), "dropout": float(getattr(cfg, "dropout", 0) or 0),
+            **meta_extra}
+    arrays = {} if batch is None else {"batch": batch}
+    np.savez(path, order=order, lrs=lrs, meta=np.array(json.dumps(meta)), **arrays, **net.params)
 
 
 class TorchSession:
     """A _torch_ref.py process in lockstep mode: each epoch() call trains and returns one epoch."""
 
-    def __init__(self, python: str, data_path: Path, job_path: Path, setup: str, seed: int) -> None:
+    def __init__(self, python: str, data_path: Path, job_path: Path, setup: str, seed: int,
+                 impl: str = "torch") -> None:
         self.cmd = [python, str(TORCH_REF), str(data_path), str(job_path)]
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      env=os.environ.copy())
-        self.run = Run("torch", setup, seed)
+        self.run = Run(impl, setup, seed)
         self.info = self._message()  # the runtime line, printed once data and model are ready
 
     def _message(self) -> dict:
@@ -152,16 +162,6 @@ def torch_python(requested: str | None) -> tuple[str | None, str]:
     where = requested or f"{sys.executable} (this interpreter)"
     return None, (f"PyTorch: not available ({where} cannot import torch); pass --torch-python PATH "
                   "or set NNSVC_TORCH_PYTHON to compare; NumPy figures only")
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Return the median wall time of fn() over `repeats` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def gradient_times(hidden: int, batch: int, x: np.ndarray, t: np.ndarray, repeats: int) -> dict:

@@ -4,10 +4,12 @@ Run by the benchmark in a separate interpreter that has torch (it imports only t
 numpy, not this project):  python _torch_ref.py DATA.npz JOB.npz
 DATA.npz holds the uint8 MNIST arrays; JOB.npz the initial weights (the very arrays nncore
 starts from), the mini-batch order and per-step learning rates nncore uses, and a JSON "meta"
-string (activation, optimizer, threads, iterations per epoch, lockstep). One JSON object per line
-goes to stdout: first {"torch": ...} describing the runtime, then one per epoch. In lockstep mode
-each epoch waits for a line on stdin, so the benchmark can alternate nncore and PyTorch epochs
-and both meet the same load on a shared machine.
+string (activation, optimizer, threads, iterations per epoch, lockstep, and for deep nets the
+layer count, batch norm and dropout). One JSON object per line goes to stdout: first
+{"torch": ...} describing the runtime, then one per epoch. In lockstep mode each epoch waits for
+a line on stdin, so the benchmark can alternate nncore and PyTorch epochs and both meet the same
+load on a shared machine. With meta "mode": "steps" it trains nothing and instead answers each
+stdin line with one round of step timings (see _torch_steps.py).
 """
 
 from __future__ import annotations
@@ -21,16 +23,33 @@ import torch
 import torch.nn.functional as F
 
 
-def build_model(job: dict, activation: str) -> torch.nn.Sequential:
-    """Return Linear -> Sigmoid|ReLU -> Linear holding the job's initial weights."""
-    w1, w2 = job["W1"], job["W2"]
-    act = torch.nn.ReLU() if activation == "relu" else torch.nn.Sigmoid()
-    model = torch.nn.Sequential(torch.nn.Linear(*w1.shape), act, torch.nn.Linear(*w2.shape))
-    with torch.no_grad():  # nn.Linear stores (out, in): the transpose of the text's W
-        model[0].weight.copy_(torch.from_numpy(w1.T.copy()))
-        model[0].bias.copy_(torch.from_numpy(job["b1"]))
-        model[2].weight.copy_(torch.from_numpy(w2.T.copy()))
-        model[2].bias.copy_(torch.from_numpy(job["b2"]))
+def build_model(job: dict, meta: dict) -> torch.nn.Sequential:
+    """Return the net of W1 b1 ... Wn bn (+ gamma/beta per hidden layer) holding the job's weights.
+
+    Each hidden layer is Linear -> [BatchNorm1d] -> Sigmoid|ReLU -> [Dropout], the text's
+    MultiLayerNetExtend order; BatchNorm1d's eps and momentum are the text's (10e-7, 0.9).
+    """
+    n = int(meta.get("layers", 2))
+    act = torch.nn.ReLU if meta["activation"] == "relu" else torch.nn.Sigmoid
+    modules, loads = [], []
+    for i in range(1, n + 1):
+        w = job[f"W{i}"]
+        linear = torch.nn.Linear(*w.shape)
+        modules.append(linear)
+        loads += [(linear.weight, w.T.copy()), (linear.bias, job[f"b{i}"])]  # Linear stores (out, in)
+        if i == n:
+            break
+        if meta.get("batch_norm"):
+            bn = torch.nn.BatchNorm1d(w.shape[1], eps=10e-7, momentum=0.1)
+            modules.append(bn)
+            loads += [(bn.weight, job[f"gamma{i}"]), (bn.bias, job[f"beta{i}"])]
+        modules.append(act())
+        if meta.get("dropout"):
+            modules.append(torch.nn.Dropout(float(meta["dropout"])))
+    model = torch.nn.Sequential(*modules)
+    with torch.no_grad():
+        for param, value in loads:
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
     return model
 
 
@@ -44,7 +63,8 @@ def build_optimizer(model: torch.nn.Module, meta: dict, lr: float) -> torch.opti
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> float:
-    """Return the fraction of rows of x whose arg-max score equals t."""
+    """Return the fraction of rows of x whose arg-max score equals t (inference mode)."""
+    model.eval()
     with torch.no_grad():
         correct = sum(int((model(x[i : i + 10000]).argmax(1) == t[i : i + 10000]).sum())
                       for i in range(0, x.shape[0], 10000))
@@ -54,6 +74,7 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> float:
 def train_epoch(model, optimizer, x, t, order, lrs, steps: range) -> tuple[float, float]:
     """Run the given steps; return (training seconds, mean loss)."""
     losses = []
+    model.train()
     lr = float(lrs[steps.start])
     started = time.perf_counter()
     for step in steps:
@@ -84,7 +105,12 @@ def main(data_path: str, job_path: str) -> None:
     torch.manual_seed(0)  # nothing random is drawn; set for good measure
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
                       "mkl": torch.backends.mkl.is_available()}), flush=True)
-    model = build_model(job, meta["activation"])
+    model = build_model(job, meta)
+    if meta.get("mode") == "steps":
+        from _torch_steps import serve_rounds  # the same directory; imports only torch and numpy
+
+        serve_rounds(model, meta, x_train, t_train, job)
+        return
     order, lrs = torch.from_numpy(job["order"]), job["lrs"]
     optimizer = build_optimizer(model, meta, float(lrs[0]))
     total, ipe = order.shape[0], int(meta["iterations_per_epoch"])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _timing import median_time
 
 from client import NNClient
 
@@ -172,12 +173,7 @@ def median_rates(calls: dict[str, Callable[[], object]], threads: int, seconds: 
 def best_seconds(fn: Callable[[], object], repeat: int) -> float:
     """Median wall time of `repeat` runs of fn, in seconds (one warm-up run first)."""
     fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(fn, repeat)
 
 
 def median_tree(runs: list[dict]) -> dict:

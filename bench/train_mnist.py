@@ -2,11 +2,14 @@
 
 Setups: (a) the text's 784-50-10, weight_init_std 0.01, SGD lr 0.1, batch 100, 10,000 iterations
 sampled with replacement, with sigmoid (the text's) and with ReLU; (b) a strong setup for time
-to 98% test accuracy (see STRONG). Prints samples/s, epoch time, loss and test accuracy (full
-10,000-image test set) per epoch, the numerical-gradient vs backprop step time for (a), and a
-summary with NumPy/PyTorch throughput ratios. Timings are printed, never asserted.
+to 98% test accuracy (see _setups.STRONG); (c) a deep net with batch norm and dropout
+(_setups.DEEP; needs nncore.MultiLayerNet). PyTorch trains the same nets from the same weights
+and batches, with its default and its fused Adam for (b) and (c). Prints samples/s, epoch time,
+loss and test accuracy (full 10,000-image test set) per epoch, the numerical-gradient vs
+backprop step time for (a), (b)'s step against its GEMMs alone on both sides, and a summary
+with NumPy/PyTorch throughput ratios. Timings are printed, never asserted.
 
-    .venv/bin/python bench/train_mnist.py [--setup a|b|all] [--seeds 0,1,2] [--quick]
+    .venv/bin/python bench/train_mnist.py [--setup a|b|c|all] [--seeds 0,1,2] [--quick]
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/train_mnist.py  # see docs
 """
 
@@ -26,52 +29,40 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from _mnist_runs import Epoch, Run, TorchSession, gradient_times, run_numpy, torch_job, torch_python
-from nncore import load_mnist
+from _setups import (DEEP, DEEP_EPOCHS, STRONG, TIME_TO, checks, deep_available, deep_setup, run_label,
+                     strong_setup, text_setup, torch_impls)
+from _step_times import print_step_times, step_times
+from nncore import kernels, load_mnist
 from nncore.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "nncore" / "data" / "mnist"  # the copy shipped in the repo
-TARGET = 0.98  # (b): test accuracy whose time-to-reach is reported
 #: Pause between an nncore epoch and a PyTorch epoch: idle OpenBLAS / OpenMP worker threads
 #: spin for a while after their last call, and must not steal a core from the other side.
 PAUSE_S = 0.25
-#: (b): 784-800-10 ReLU, He init, Adam with a cosine-decayed rate, batch 128.
-STRONG = dict(hidden_size=800, activation="relu", weight_init="he", optimizer="adam",
-              learning_rate=0.002, lr_schedule="cosine", batch_size=128)
-
-
-def text_setup(activation: str, seed: int, quick: bool) -> TrainConfig:
-    """Return setup (a): the text's TwoLayerNet training, with the given hidden activation."""
-    size = dict(iterations=120, train_size=6000) if quick else dict(iterations=10_000)
-    return TrainConfig(hidden_size=50, activation=activation, weight_init="std", weight_init_std=0.01,
-                       optimizer="sgd", learning_rate=0.1, batch_size=100, sampling="replacement",
-                       seed=seed, eval_size=10_000, **size)
-
-
-def strong_setup(seed: int, args: argparse.Namespace) -> TrainConfig:
-    """Return setup (b) for args.epochs epochs (the cosine schedule spans exactly those)."""
-    cfg = dict(STRONG, hidden_size=64, train_size=2560) if args.quick else dict(STRONG)
-    cfg.update({k: v for k, v in (("batch_size", args.batch), ("learning_rate", args.lr)) if v is not None})
-    return TrainConfig(epochs=args.epochs, seed=seed, eval_size=10_000, **cfg)
+TORCH_IMPLS = ("default", "foreach", "fused")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Return the command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--setup", choices=("a", "b", "all"), default="all", help="which setups to run")
+    p.add_argument("--setup", choices=("a", "b", "c", "all"), default="all", help="which setups to run")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--epochs", type=int, default=4, help="epochs for setup (b) (default 4)")
+    p.add_argument("--deep-epochs", type=int, default=DEEP_EPOCHS, help=f"epochs for setup (c) (default {DEEP_EPOCHS})")
+    p.add_argument("--step-rounds", type=int, default=7, help="alternating rounds of (b)'s step timing (default 7)")
     p.add_argument("--batch", type=int, help=f"batch size for setup (b) (default {STRONG['batch_size']})")
     p.add_argument("--lr", type=float, help=f"learning rate for setup (b) (default {STRONG['learning_rate']})")
-    p.add_argument("--blas-threads", default="a=2,b=2",
-                   help="OpenBLAS threads for nncore, per setup (e.g. a=1,b=2) or one number")
+    p.add_argument("--blas-threads", default="a=2,b=2,c=2",
+                   help="OpenBLAS threads for nncore, per setup (e.g. a=1,b=2,c=2) or one number")
     p.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--input", choices=("float32", "uint8"), default="float32",
                    help="pixels handed to nncore.train (PyTorch always gets float32)")
     p.add_argument("--torch-python", default=os.environ.get("NNSVC_TORCH_PYTHON") or None,
                    help="interpreter with torch (default $NNSVC_TORCH_PYTHON, else this one)")
-    p.add_argument("--torch-impl", choices=("default", "foreach", "fused"), default="default",
-                   help="torch.optim.Adam implementation for (b)")
+    p.add_argument("--torch-impl", default="default,fused",
+                   help=f"torch.optim.Adam implementations for (b) and (c), comma-separated from "
+                        f"{', '.join(TORCH_IMPLS)}; each trains beside nncore (default default,fused)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch runs")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="MNIST IDX directory")
     p.add_argument("--json", type=Path, help="also write all results to this JSON file")
@@ -82,21 +73,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except ValueError:
         p.error(f"--seeds must be comma-separated integers; got {args.seeds!r}")
     args.blas_threads = _per_setup(p, args.blas_threads)
-    if not args.seeds or args.epochs < 1 or args.torch_threads < 1:
-        p.error("--seeds needs at least one seed; --epochs and --torch-threads must be >= 1")
+    args.torch_impl = [s.strip() for s in args.torch_impl.split(",") if s.strip()]
+    if not args.torch_impl or not set(args.torch_impl) <= set(TORCH_IMPLS):
+        p.error(f"--torch-impl must be a comma-separated list of {', '.join(TORCH_IMPLS)}")
+    if not args.seeds or min(args.epochs, args.deep_epochs, args.step_rounds, args.torch_threads) < 1:
+        p.error("--seeds needs at least one seed; --epochs, --deep-epochs, --step-rounds and "
+                "--torch-threads must be >= 1")
     return args
 
 
 def _per_setup(p: argparse.ArgumentParser, text: str) -> dict[str, int]:
-    """Parse "a=1,b=2" (or one number for both) into {"a": 1, "b": 2}."""
+    """Parse "a=1,b=2,c=2" (or one number for all; c defaults to b) into {"a": 1, "b": 2, "c": 2}."""
     try:
         if "=" not in text:
-            return dict.fromkeys("ab", int(text))
+            return dict.fromkeys("abc", int(text))
         out = {k.strip(): int(v) for k, v in (item.split("=") for item in text.split(","))}
     except ValueError:
         out = {}
-    if set(out) != {"a", "b"} or min(out.values()) < 1:
-        p.error(f"--blas-threads must be N or a=N,b=M with N, M >= 1; got {text!r}")
+    if "b" in out:
+        out.setdefault("c", out["b"])
+    if set(out) != {"a", "b", "c"} or min(out.values()) < 1:
+        p.error(f"--blas-threads must be N or a=N,b=M[,c=K] with N, M, K >= 1; got {text!r}")
     return out
 
 
@@ -117,14 +114,17 @@ def describe_machine(threads: dict[str, int], torch_threads: int, torch_note: st
     cpu = _cpu_name()
     blas = [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
             for i in threadpool_info() if i.get("user_api") == "blas"]
-    env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", kernels.ENV_VAR)}
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "blas": blas, "env": env, "blas_threads": threads, "torch_threads": torch_threads, "torch": torch_note}
+            "blas": blas, "env": env, "blas_threads": threads, "torch_threads": torch_threads, "torch": torch_note,
+            "kernels": kernels.backend(), "load_average": os.getloadavg()}
     print("== Machine")
     print(f"CPU {cpu}, {os.cpu_count()} cores; Python {info['python']}, NumPy {np.__version__}")
     for b in blas:
         print(f"BLAS {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
-              f"{b['num_threads']} threads available; used: setup (a) {threads['a']}, (b) {threads['b']}")
+              f"{b['num_threads']} threads available; used: setup (a) {threads['a']}, (b) {threads['b']}, "
+              f"(c) {threads['c']}")
+    print(f"nncore kernels {kernels.backend()}; load average " + " ".join(f"{v:.2f}" for v in info["load_average"]))
     print("env " + ", ".join(f"{k}={v}" for k, v in env.items()))
     print(f"{torch_note}; torch threads {torch_threads}")
     return info
@@ -132,35 +132,38 @@ def describe_machine(threads: dict[str, int], torch_threads: int, torch_note: st
 
 def print_epoch(impl: str, e: Epoch) -> None:
     """Print one epoch line under the run header."""
-    print(f"  {impl:6s} {e.epoch:5d} {e.samples_per_s:11,.0f} {e.seconds:9.3f} {e.loss:8.4f} {e.test_accuracy:9.4f}",
+    print(f"  {impl:11s} {e.epoch:5d} {e.samples_per_s:11,.0f} {e.seconds:9.3f} {e.loss:8.4f} {e.test_accuracy:9.4f}",
           flush=True)
 
 
 def run_pair(config: TrainConfig, label: str, ctx: dict) -> list[Run]:
     """Train config in nncore and (when available) in PyTorch, alternating epochs; return the runs."""
     print(f"\n[{label}] seed {config.seed}")
-    print(f"  {'impl':6s} {'epoch':>5s} {'samples/s':>11s} {'epoch s':>9s} {'loss':>8s} {'test acc':>9s}")
-    session = None
+    print(f"  {'impl':11s} {'epoch':>5s} {'samples/s':>11s} {'epoch s':>9s} {'loss':>8s} {'test acc':>9s}")
+    sessions = []
     if ctx["torch_python"]:
-        job = ctx["tmp"] / "job.npz"
-        torch_job(config, ctx["n_train"], ctx["torch_threads"], ctx["torch_impl"], job)
-        session = TorchSession(ctx["torch_python"], ctx["torch_data"], job, label, config.seed)
-        ctx["torch_info"] = session.info
+        for impl in torch_impls(config, ctx["torch_impl"]):
+            job = ctx["tmp"] / f"job-{impl}.npz"
+            torch_job(config, ctx["n_train"], ctx["torch_threads"], impl, job)
+            sessions.append(TorchSession(ctx["torch_python"], ctx["torch_data"], job, label, config.seed,
+                                         run_label(impl)))
+            ctx["torch_info"] = sessions[-1].info
 
     def after_numpy_epoch(epoch: Epoch) -> None:
         print_epoch("numpy", epoch)
-        if session is not None:  # PyTorch's same epoch right after ours: both meet the same load
+        for session in sessions:  # PyTorch's same epoch right after ours: both meet the same load
             time.sleep(PAUSE_S)
-            print_epoch("torch", session.epoch())
+            print_epoch(session.run.impl, session.epoch())
+        if sessions:
             time.sleep(PAUSE_S)
 
     try:
         runs = [run_numpy(config, ctx["numpy_data"], label, after_numpy_epoch)]
     except BaseException:  # Ctrl-C or an error: do not leave PyTorch running on its own
-        if session is not None:
+        for session in sessions:
             session.proc.kill()
         raise
-    if session is not None:
+    for session in sessions:
         session.close()
         runs.append(session.run)
     return runs
@@ -186,46 +189,71 @@ def setup_a(ctx: dict, args: argparse.Namespace) -> list[Run]:
 
 
 def setup_b(ctx: dict, args: argparse.Namespace) -> list[Run]:
-    """Run setup (b) for every seed."""
+    """Run setup (b) for every seed, then time its step against its GEMMs on both sides."""
     cfg = strong_setup(0, args)
     print(f"\n== Setup (b): 784-{cfg.hidden_size}-10 {cfg.activation}, {cfg.weight_init} init, {cfg.optimizer} "
           f"lr {cfg.learning_rate} {cfg.lr_schedule} over {cfg.epochs} epochs, batch {cfg.batch_size}, shuffled")
     runs = []
     for seed in args.seeds:
         runs += run_pair(strong_setup(seed, args), "b", ctx)
+    rounds, repeats = (2, 5) if args.quick else (args.step_rounds, 50)
+    ctx["step_times"] = step_times(cfg, ctx["numpy_data"], ctx, rounds, repeats)
+    ctx["checks"] += print_step_times(ctx["step_times"], rounds)
     return runs
 
 
-def summarize(runs: list[Run], quick: bool) -> list[str]:
+def setup_c(ctx: dict, args: argparse.Namespace) -> list[Run]:
+    """Run setup (c) for every seed, if this nncore has MultiLayerNet."""
+    sizes = "-".join(str(h) for h in DEEP["hidden_sizes"])
+    print(f"\n== Setup (c): 784-{sizes}-10 {DEEP['activation']}, batch norm, dropout {DEEP['dropout']}, "
+          f"{DEEP['optimizer']} lr {DEEP['learning_rate']} {DEEP['lr_schedule']} over {args.deep_epochs} epochs, "
+          f"batch {DEEP['batch_size']}, shuffled")
+    if not deep_available():
+        print("(c) needs MultiLayerNet: this nncore has no nncore.MultiLayerNet; skipped")
+        return []
+    runs = []
+    for seed in args.seeds:
+        runs += run_pair(deep_setup(seed, args), "c", ctx)
+    return runs
+
+
+def summarize(runs: list[Run], quick: bool, extra_checks: list[str]) -> list[str]:
     """Print the summary table and target checks; return the check lines."""
     print("\n== Summary: samples/s as the median over seeds of each run's median epoch (and of its fastest)")
     print("(paired: median over epochs of nncore's epoch / PyTorch's same epoch, run right after it)")
-    print(f"{'setup':10s} {'numpy/s':>9s} {'torch/s':>9s} {'ratio':>6s} {'paired':>6s} | {'best np':>9s} "
-          f"{'best pt':>9s} {'ratio':>6s} | test accuracy per seed (numpy ; torch)")
-    checks = []
+    print(f"{'setup':10s} {'against':11s} {'numpy/s':>9s} {'torch/s':>9s} {'ratio':>6s} {'paired':>6s} | "
+          f"{'best np':>9s} {'best pt':>9s} {'ratio':>6s} | test accuracy per seed (numpy ; torch)")
+    lines = []
     for label in dict.fromkeys(r.setup for r in runs):
         mine = [r for r in runs if r.setup == label and r.impl == "numpy"]
-        ref = [r for r in runs if r.setup == label and r.impl == "torch"]
-        med = [_median([r.samples_per_s for r in rs]) for rs in (mine, ref)]
-        best = [_median([r.best_samples_per_s for r in rs]) for rs in (mine, ref)]
-        accs = " ".join(f"{r.test_accuracy:.4f}" for r in mine) + " ; " + " ".join(f"{r.test_accuracy:.4f}" for r in ref)
-        paired = _paired_ratio(mine, ref)
-        theirs = [f"{med[1]:9,.0f}", f"{med[0] / med[1]:5.2f}x", f"{paired:5.2f}x", f"{best[1]:9,.0f}",
-                  f"{best[0] / best[1]:5.2f}x"]
-        if not ref:
-            theirs = [f"{'-':>9s}", f"{'-':>6s}", f"{'-':>6s}", f"{'-':>9s}", f"{'-':>6s}"]
-        print(f"{label:10s} {med[0]:9,.0f} {theirs[0]} {theirs[1]} {theirs[2]} | {best[0]:9,.0f} {theirs[3]} "
-              f"{theirs[4]} | {accs}")
-        checks += _checks(label, mine, (med[0] / med[1], paired, best[0] / best[1]) if ref else None)
-        if label == "b":
-            for r in mine + ref:
-                reached = r.time_to(TARGET)
-                text = f"{reached:.2f} s" if reached is not None else "not reached"
-                print(f"  time to {TARGET:.1%} ({r.impl}, seed {r.seed}): {text}")
+        refs = {impl: [r for r in runs if r.setup == label and r.impl == impl]
+                for impl in dict.fromkeys(r.impl for r in runs if r.setup == label and r.impl != "numpy")}
+        ratios = {impl: _print_row(label, impl, mine, ref) for impl, ref in refs.items()} if refs else {}
+        if not refs:
+            _print_row(label, "-", mine, [])
+        times = {}
+        if label in TIME_TO:
+            for name, rs in {"numpy": mine, **refs}.items():
+                times[name] = [r.time_to(TIME_TO[label]) for r in rs]
+                text = ", ".join(f"{t:.2f} s" if t is not None else "not reached" for t in times[name])
+                print(f"  time to {TIME_TO[label]:.1%} ({name}, seeds {', '.join(str(r.seed) for r in rs)}): {text}")
+        lines += checks(label, mine, ratios, times)
     print("\n== Targets" + (" (quick run: too short for the targets to apply)" if quick else ""))
-    for line in checks:
+    for line in lines + extra_checks:
         print(line)
-    return checks
+    return lines + extra_checks
+
+
+def _print_row(label: str, against: str, mine: list[Run], ref: list[Run]) -> tuple[float, float, float]:
+    """Print one summary row (nncore against one PyTorch run); return (median, paired, best) ratios."""
+    med = [_median([r.samples_per_s for r in rs]) for rs in (mine, ref)]
+    best = [_median([r.best_samples_per_s for r in rs]) for rs in (mine, ref)]
+    ratios = (med[0] / med[1], _paired_ratio(mine, ref), best[0] / best[1]) if ref else (float("nan"),) * 3
+    accs = " ".join(f"{r.test_accuracy:.4f}" for r in mine) + " ; " + " ".join(f"{r.test_accuracy:.4f}" for r in ref)
+    theirs = (f"{med[1]:9,.0f} {ratios[0]:5.2f}x {ratios[1]:5.2f}x" if ref else f"{'-':>9s} {'-':>6s} {'-':>6s}")
+    best_theirs = f"{best[1]:9,.0f} {ratios[2]:5.2f}x" if ref else f"{'-':>9s} {'-':>6s}"
+    print(f"{label:10s} {against:11s} {med[0]:9,.0f} {theirs} | {best[0]:9,.0f} {best_theirs} | {accs}")
+    return ratios
 
 
 def _paired_ratio(mine: list[Run], ref: list[Run]) -> float:
@@ -237,28 +265,6 @@ def _paired_ratio(mine: list[Run], ref: list[Run]) -> float:
 def _median(values: list[float]) -> float:
     """Return the median, or NaN for no values."""
     return statistics.median(values) if values else float("nan")
-
-
-def _checks(label: str, mine: list[Run], ratios: tuple[float, float, float] | None) -> list[str]:
-    """Return 'met'/'NOT met' lines for the issue's targets that concern this setup."""
-    acc_target = {"a sigmoid": 0.94, "a relu": 0.965}.get(label)
-    ratio_target = 2.0 if label.startswith("a") else 1.5
-    out = []
-    if acc_target is not None:
-        ok = all(r.test_accuracy >= acc_target for r in mine)
-        out.append(f"{label}: accuracy >= {acc_target:.1%} for every seed: {'met' if ok else 'NOT met'}")
-    if label == "b":
-        times = [r.time_to(TARGET) for r in mine]
-        ok = all(t is not None and t <= 15.0 for t in times)
-        out.append(f"b: {TARGET:.1%} within 15 s of training for every seed: {'met' if ok else 'NOT met'}")
-    if ratios is not None:
-        ok = ratios[0] >= ratio_target
-        out.append(f"{label}: throughput >= {ratio_target}x PyTorch: {'met' if ok else 'NOT met'} "
-                   f"(median epochs {ratios[0]:.2f}x, paired epochs {ratios[1]:.2f}x, "
-                   f"fastest epochs {ratios[2]:.2f}x)")
-    else:
-        out.append(f"{label}: throughput vs PyTorch: not measured (PyTorch not available)")
-    return out
 
 
 def load_data(data_dir: Path, tmp: Path, numpy_input: str) -> dict:
@@ -280,19 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="nnsvc-bench-") as tmp:
         machine = describe_machine(args.blas_threads, args.torch_threads, note)
         ctx = {"tmp": Path(tmp), "torch_threads": args.torch_threads, "torch_python": python,
-               "torch_impl": args.torch_impl, **load_data(args.data_dir, Path(tmp), args.input)}
+               "torch_impl": args.torch_impl, "checks": [], **load_data(args.data_dir, Path(tmp), args.input)}
         runs = []
-        for name, setup in (("a", setup_a), ("b", setup_b)):
+        for name, setup in (("a", setup_a), ("b", setup_b), ("c", setup_c)):
             if args.setup in (name, "all"):
                 with threadpool_limits(args.blas_threads[name], "blas"):
                     runs += setup(ctx, args)
-        checks = summarize(runs, args.quick)
+        target_lines = summarize(runs, args.quick, ctx["checks"])
     if python and ctx.get("torch_info"):
         print(f"PyTorch runtime: {ctx['torch_info']}")
     if args.json:
         result = {"machine": machine, "args": {k: str(v) for k, v in vars(args).items()},
                   "runs": [r.to_dict() for r in runs], "gradient_times": ctx.get("gradient_times"),
-                  "torch_info": ctx.get("torch_info"), "checks": checks}
+                  "step_times": ctx.get("step_times"), "torch_info": ctx.get("torch_info"), "checks": target_lines}
         args.json.write_text(json.dumps(result, indent=1))
     return 0
 

@@ -20,7 +20,7 @@ from nncore.choices import DEFAULTS
 
 from . import commands
 from .errors import MissingExtraError, NNServiceError
-from .sdk import NNClient
+from .sdk import DEFAULT_RECONNECT_SECONDS, NNClient
 from .types import JOB_STATES
 
 EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 2, 3, 130
@@ -137,6 +137,9 @@ def _job_commands(command) -> None:
                     "follow a job until it ends (exit 0 only if it succeeded; --json: one line per update)")
     watch.add_argument("job", metavar="JOB")
     watch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    watch.add_argument("--reconnect", type=float, default=DEFAULT_RECONNECT_SECONDS, metavar="SECONDS",
+                       help="when the server drains or restarts, keep reconnecting this long to follow "
+                            "the job (default %(default)g; 0: exit at once)")
     command("cancel", commands.cmd_cancel, "ask a queued or running job to stop").add_argument("job", metavar="JOB")
     jobs = command("jobs", commands.cmd_jobs, "list jobs, newest first")
     jobs.add_argument("--state", type=str.upper, choices=JOB_STATES, help="only jobs in this state")

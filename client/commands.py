@@ -67,7 +67,7 @@ def cmd_watch(client: NNClient, args, out: TextIO, err: TextIO) -> int:
     """Follow a job: a progress bar (or one JSON line per update with --json) until it ends."""
     last: Optional[JobStatus] = None
     with JobProgressBar(args.job, enabled=not args.no_progress and not args.json, file=err) as bar:
-        for last in client.watch(args.job):
+        for last in client.watch(args.job, reconnect=args.reconnect):
             bar.update(last)
             if args.json:
                 out.write(json.dumps(to_jsonable(last)) + "\n")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Iterator, NamedTuple, Optional, Sequence
 
 import grpc
@@ -25,6 +26,9 @@ TRAIN_PARAMETERS = tuple(f.name for f in pb.TrainRequest.DESCRIPTOR.fields)
 _REPEATED = frozenset(f.name for f in pb.TrainRequest.DESCRIPTOR.fields if f.is_repeated)
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BATCH_ROWS = 4096
+#: How long watch()/wait() keep reopening a broken stream (server draining or restarting).
+DEFAULT_RECONNECT_SECONDS = 60.0
+RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY = 0.2, 2.0
 
 
 class _ModelInputs(NamedTuple):
@@ -42,6 +46,11 @@ def _rpc(method: str):
         yield
     except grpc.RpcError as error:
         raise NNServiceError.from_rpc_error(error, method) from None
+
+
+def _left(deadline: Optional[float]) -> Optional[float]:
+    """Seconds until `deadline` (None: no deadline), at least a millisecond."""
+    return None if deadline is None else max(0.001, deadline - time.monotonic())
 
 
 def train_request(hyperparameters: dict) -> pb.TrainRequest:
@@ -151,8 +160,35 @@ class NNClient:
         """Ask a queued or running job to stop; returns its status (CANCELLING or ended)."""
         return JobStatus.from_proto(self._call("CancelJob", pb.CancelJobRequest(job_id=job_id)))
 
-    def watch(self, job_id: str, timeout: Optional[float] = None) -> Iterator[JobStatus]:
-        """Statuses of the job on every change, until it ends (no deadline unless `timeout`)."""
+    def watch(self, job_id: str, timeout: Optional[float] = None,
+              reconnect: float = DEFAULT_RECONNECT_SECONDS) -> Iterator[JobStatus]:
+        """Statuses of the job on every change, until it ends (no deadline unless `timeout`).
+
+        Once a status has arrived, a stream that breaks with UNAVAILABLE (the
+        server drains, restarts or is unreachable) is opened again, with
+        backoff, for up to `reconnect` seconds in a row (0: never), so a
+        watcher follows a job across a restart; then the error is raised.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        outage: Optional[float] = None  # when the current run of failed attempts began
+        delay, seen = RECONNECT_FIRST_DELAY, False
+        while True:
+            try:
+                for status in self._watch_once(job_id, _left(deadline)):
+                    outage, delay, seen = None, RECONNECT_FIRST_DELAY, True
+                    yield status
+                return
+            except NNServiceError as error:
+                now = time.monotonic()
+                outage = now if outage is None else outage
+                if (error.code != grpc.StatusCode.UNAVAILABLE or not seen or now + delay - outage > reconnect
+                        or (deadline is not None and now + delay >= deadline)):
+                    raise
+            time.sleep(delay)
+            delay = min(RECONNECT_MAX_DELAY, delay * 2)
+
+    def _watch_once(self, job_id: str, timeout: Optional[float]) -> Iterator[JobStatus]:
+        """One WatchJob stream, as JobStatus objects; errors as NNServiceError."""
         with _rpc("WatchJob"):
             stream = self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), timeout=timeout)
             try:
@@ -162,15 +198,16 @@ class NNClient:
                 stream.cancel()  # the caller stopped early: free the server's watcher
 
     def wait(self, job_id: str, progress: bool = True, timeout: Optional[float] = None,
-             file=None) -> JobStatus:
+             file=None, reconnect: float = DEFAULT_RECONNECT_SECONDS) -> JobStatus:
         """Block until the job ends and return its final status; a tqdm bar when `progress`.
 
-        If the stream ends before the job does (the server is draining), the
-        status is fetched once more and returned as it is.
+        Follows the job across a server restart like watch() (for up to
+        `reconnect` seconds without a connection); if the stream still ends
+        before the job does, the status is fetched once more and returned.
         """
         last = None
         with JobProgressBar(job_id, enabled=progress, file=file) as bar:
-            with contextlib.closing(self.watch(job_id, timeout=timeout)) as statuses:
+            with contextlib.closing(self.watch(job_id, timeout=timeout, reconnect=reconnect)) as statuses:
                 for last in statuses:
                     bar.update(last)
             if last is None or not last.done:

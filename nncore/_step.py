@@ -4,7 +4,10 @@
 thousands of steps, where allocating and Python overhead cost as much as the arithmetic on
 small nets. This module performs the same operations in the same order, so results are
 bit-identical, but writes every intermediate of the affine layers and activations into arrays
-kept per batch size. Batch norm and dropout call the very functions their layers use.
+kept per batch size. Batch norm and dropout call the very functions their layers use. The
+element-wise helpers at the bottom hand their work to nncore.kernels' fused kernels when those
+are in use (bit-identical except softmax, whose exp and log differ in the last bits; see
+_numba_kernels).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import kernels
 from .functions import weight_decay_penalty
 from .layers import batchnorm_backward, batchnorm_train, dropout_mask
 
@@ -162,7 +166,11 @@ class TrainStep:
 
 
 def _bias_relu_inplace(a: np.ndarray, bias: np.ndarray | None, buf: _Hidden) -> None:
-    """a = max(a + bias, 0) and buf.mask = (a + bias) > 0, as the Affine and Relu layers do."""
+    """a = max(a + bias, 0) and buf.mask = (a + bias) > 0, as the Affine and Relu layers do
+    (bias None: batch norm has already shifted a)."""
+    if bias is not None and kernels.fusable(a, bias):
+        kernels.fast.bias_relu(a, bias, buf.mask)
+        return
     if bias is not None:
         a += bias
     np.greater(a, 0, out=buf.mask)
@@ -171,22 +179,35 @@ def _bias_relu_inplace(a: np.ndarray, bias: np.ndarray | None, buf: _Hidden) -> 
 
 def _relu_backward_inplace(dout: np.ndarray, mask: np.ndarray) -> None:
     """dout *= mask: Relu.backward."""
-    np.multiply(dout, mask, out=dout)
+    if kernels.fusable(dout):
+        kernels.fast.relu_backward(dout, mask)
+    else:
+        np.multiply(dout, mask, out=dout)
 
 
 def _sigmoid_inplace(a: np.ndarray, bias: np.ndarray | None = None) -> None:
     """a = 1 / (1 + exp(-(a + bias))), as Affine then functions.sigmoid compute it."""
-    if bias is not None:
-        a += bias
-    np.negative(a, out=a)
+    fused = kernels.fusable(a, *([] if bias is None else [bias]))
+    if fused and bias is not None:
+        kernels.fast.bias_negate(a, bias)  # NumPy's SIMD exp in between beats numba's scalar one
+    else:
+        if bias is not None:
+            a += bias
+        np.negative(a, out=a)
     with np.errstate(over="ignore"):  # exp(-x) -> inf for very negative x gives exactly 0
         np.exp(a, out=a)
+    if fused:
+        kernels.fast.reciprocal_1p(a)
+        return
     a += 1
     np.reciprocal(a, out=a)
 
 
 def _sigmoid_backward_inplace(dout: np.ndarray, y: np.ndarray, tmp: np.ndarray) -> None:
     """dout = ((1 - y) * y) * dout, in layers.Sigmoid.backward's order (rounding matches)."""
+    if kernels.fusable(dout, y):
+        kernels.fast.sigmoid_backward(dout, y)
+        return
     np.subtract(1.0, y, out=tmp)
     tmp *= y
     np.multiply(tmp, dout, out=dout)
@@ -195,6 +216,8 @@ def _sigmoid_backward_inplace(dout: np.ndarray, y: np.ndarray, tmp: np.ndarray) 
 def _softmax_loss_grad(buf: _Buffers, t: np.ndarray) -> tuple[float, np.ndarray]:
     """Return (mean cross-entropy, (softmax - onehot(t)) / N) as SoftmaxWithLoss computes them."""
     scores, y, row, flat = buf.scores, buf.y, buf.row, buf.flat
+    if kernels.fusable(scores, y):
+        return kernels.fast.softmax_loss_grad(scores, t, y), y
     n = scores.shape[0]
     # reduceat, ufunc.reduce and flat indices: the same arithmetic as np.max / np.sum /
     # y[rows, t] with less per-call overhead (these arrays are tiny: overhead is the cost).

@@ -1,4 +1,9 @@
-"""Optimizers of the teaching text: update(params, grads) changes params in place."""
+"""Optimizers of the teaching text: update(params, grads) changes params in place.
+
+Each update below is written as NumPy passes (the reference, run block by block). Where
+nncore.kernels has numba, one fused pass per parameter does the same arithmetic instead
+(_numba_kernels: same values to the bit, 3-4x faster on 784-800-10's W1).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from . import kernels
 
 #: Learning rate used when none is given (tuned for MNIST with batch 100).
 DEFAULT_LEARNING_RATES = MappingProxyType({"sgd": 0.1, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001})
@@ -71,6 +78,19 @@ class Optimizer:
         for start in range(0, n, block):
             kernel(*[f[start:start + block] for f in flats])
 
+    @staticmethod
+    def _fused(name: str, arrays: tuple[np.ndarray, ...], *scalars: float) -> bool:
+        """Run the fused kernel `name` over flat views of arrays, if it may; return whether it ran.
+
+        The scalars are cast to the arrays' dtype first, as NumPy casts a Python float in the
+        plain path, so both paths compute the same values.
+        """
+        if not kernels.fusable(*arrays):
+            return False
+        cast = arrays[0].dtype.type
+        getattr(kernels.fast, name)(*[a.reshape(-1) for a in arrays], *[cast(s) for s in scalars])
+        return True
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Return the optimizer state as flat {"slot/key": array} plus "iter" (arrays are copies)."""
         out = {f"{slot}/{key}": arr.copy() for slot, arrays in self.state.items() for key, arr in arrays.items()}
@@ -109,7 +129,8 @@ class SGD(Optimizer):
             p -= tmp
 
         for key, p in params.items():
-            self._apply(kernel, p, grads[key], self._scratch_for(key, p))
+            if not self._fused("sgd", (p, grads[key]), lr):
+                self._apply(kernel, p, grads[key], self._scratch_for(key, p))
 
 
 class Momentum(Optimizer):
@@ -133,7 +154,9 @@ class Momentum(Optimizer):
             p += v
 
         for key, p in params.items():
-            self._apply(kernel, p, grads[key], self._slot("v", key, p), self._scratch_for(key, p))
+            v = self._slot("v", key, p)
+            if not self._fused("momentum", (p, grads[key], v), lr, momentum):
+                self._apply(kernel, p, grads[key], v, self._scratch_for(key, p))
 
     def __repr__(self) -> str:
         return f"Momentum(lr={self.lr}, momentum={self.momentum})"
@@ -162,7 +185,9 @@ class AdaGrad(Optimizer):
             p -= tmp
 
         for key, p in params.items():
-            self._apply(kernel, p, grads[key], self._slot("h", key, p), self._scratch_for(key, p))
+            h = self._slot("h", key, p)
+            if not self._fused("adagrad", (p, grads[key], h), lr, 1e-7):
+                self._apply(kernel, p, grads[key], h, self._scratch_for(key, p))
 
 
 class Adam(Optimizer):
@@ -202,8 +227,9 @@ class Adam(Optimizer):
             p -= tmp
 
         for key, p in params.items():
-            self._apply(kernel, p, grads[key], self._slot("m_sum", key, p), self._slot("v_sum", key, p),
-                        self._scratch_for(key, p))
+            m, v = self._slot("m_sum", key, p), self._slot("v_sum", key, p)
+            if not self._fused("adam", (p, grads[key], m, v), b1, b2, step, eps):
+                self._apply(kernel, p, grads[key], m, v, self._scratch_for(key, p))
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore state_dict() output; states holding the moments m and v themselves load too."""

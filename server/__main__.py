@@ -9,7 +9,9 @@ import sys
 import threading
 from pathlib import Path
 
+from nncore import kernels as nncore_kernels
 from server.app import create_server
+from server.logfmt import configure_logging
 from server.settings import Settings
 
 log = logging.getLogger("server")
@@ -47,6 +49,13 @@ _FLAGS = {
     "--max-upload-bytes": ("max_upload_bytes", int, "largest dataset file UploadDataset accepts"),
     "--max-dataset-bytes": ("max_dataset_bytes", int, "most bytes an uploaded dataset may decompress "
                                                       "to (zip bombs stop there)"),
+    "--kernels": ("kernels", str, "nncore's element-wise kernels: auto (numba if installed), numba or "
+                                  "numpy; unset keeps NNCORE_KERNELS, else auto"),
+    # access logging (#17)
+    "--slow-call-ms": ("slow_call_ms", float, "a unary RPC this slow (milliseconds) is logged at INFO "
+                                              "like a failed one; every other call only at DEBUG"),
+    "--log-format": ("log_format", str, "text, or json: one JSON object per line (time, level, "
+                                        "logger, message, and fields such as method, code, ms)"),
     # training on a Dask cluster (#16)
     "--executor": ("executor", str, "where jobs train: thread (this server) or dask (a Dask cluster: "
                                     "pip install 'nnservice[dask]')"),
@@ -98,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = defaults.replace(**vars(args))
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=settings.log_level_number,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level_number, settings.log_format)
     try:
+        use_kernels(settings)
         server, port = create_server(settings, _address(settings.host, settings.port))
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (ImportError, OSError, RuntimeError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1
     stop = threading.Event()
@@ -118,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         pass
     server.stop(settings.shutdown_grace)
     return 0
+
+
+def use_kernels(settings: Settings) -> str:
+    """Apply settings.kernels to nncore (process-wide; None keeps its choice); log and return it."""
+    chosen = nncore_kernels.use(settings.kernels) if settings.kernels else nncore_kernels.backend()
+    log.info("nncore kernels: %s", chosen)
+    return chosen
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from protos import nn_service_pb2_grpc as pb_grpc
 from server import tls
 from server.auth import TokenAuthInterceptor, load_tokens
 from server.datasets import DatasetRegistry, builtin_registry
-from server.interceptors import RpcInterceptor
+from server.interceptors import CallCounter, RpcInterceptor
 from server.jobs import JobManager
 from server.models import ModelStore
 from server.priority import ServingGate
@@ -44,8 +45,10 @@ class NNServer:
     """A running nnservice: the gRPC server plus the job manager it drains on stop()."""
 
     def __init__(self, settings: Settings, grpc_server: grpc.Server, executor, jobs: JobManager,
-                 health_servicer: health.HealthServicer, draining: threading.Event, port: int) -> None:
+                 health_servicer: health.HealthServicer, draining: threading.Event, port: int,
+                 calls: CallCounter | None = None) -> None:
         self.settings = settings
+        self.calls = calls or CallCounter()  # finished RPCs by (method, code), for metrics
         self.port = port
         self._server = grpc_server
         self._executor = executor
@@ -111,11 +114,13 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     an empty token file) raises ValueError before anything is created."""
     credentials = tls.server_credentials(settings)
     draining = threading.Event()
-    interceptors = _interceptors(settings, draining)
+    calls = CallCounter()
+    interceptors = _interceptors(settings, draining, calls)
     limit_blas_threads()
     state_dir = Path(settings.state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=state_dir).close()  # a read-only folder passes mkdir, not this
     except OSError as exc:
         reason = "it is a file" if state_dir.is_file() else exc.strerror or exc
         raise OSError(f"cannot use the state directory {state_dir}: {reason}; it must be "
@@ -154,7 +159,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         jobs.close()
         executor.shutdown(wait=False)
         raise OSError(f"cannot listen on {address}: {reason}")
-    return NNServer(settings, server, executor, jobs, health_servicer, draining, port), port
+    return NNServer(settings, server, executor, jobs, health_servicer, draining, port, calls), port
 
 
 def limit_blas_threads(threads: int = BLAS_THREADS) -> None:
@@ -183,9 +188,10 @@ def _report_training(executor, health_servicer: health.HealthServicer) -> None:
     on_status(executor.status())
 
 
-def _interceptors(settings: Settings, draining: threading.Event) -> list[grpc.ServerInterceptor]:
+def _interceptors(settings: Settings, draining: threading.Event,
+                  calls: CallCounter) -> list[grpc.ServerInterceptor]:
     """The RPC log / drain gate, then (if tokens are configured) the bearer-token check."""
-    interceptors: list[grpc.ServerInterceptor] = [RpcInterceptor(draining)]
+    interceptors: list[grpc.ServerInterceptor] = [RpcInterceptor(draining, calls, settings.slow_call_ms)]
     if settings.auth_enabled:
         interceptors.append(TokenAuthInterceptor(load_tokens(settings), settings.open_probes))
     return interceptors

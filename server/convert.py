@@ -128,6 +128,8 @@ def _learning_rate(req: pb.TrainRequest) -> float | None:
 
 def config_to_proto(config: dict) -> pb.TrainingConfig:
     """A stored config dict -> TrainingConfig (eval_size 0 means all images)."""
+    if not config:  # a job rebuilt from a checkpoint that did not record it (server/rebuild.py)
+        return pb.TrainingConfig()
     sizes = config.get("hidden_sizes") or [config["hidden_size"]]  # old records: hidden_size only
     return pb.TrainingConfig(
         hidden_size=sizes[0], hidden_sizes=sizes, batch_norm=config.get("batch_norm", False),

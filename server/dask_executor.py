@@ -176,7 +176,7 @@ class DaskExecutor(JobExecutor):
     def _run_task(self, client: Client, work: TrainWork) -> History | None:
         """Submit the job's task and wait for it, passing on a stop; None if the scheduler was lost."""
         event = Event(stop_event_name(work.job_id), client=client)
-        future = client.submit(train_job, work.job_id, work.config, work.entry, str(self._state_dir),
+        future = client.submit(train_job, work.job_id, work.config, work.entry, str(self._state_dir), work.job,
                                key=f"nnsvc-train-{work.job_id}-{uuid.uuid4().hex[:8]}", pure=False,
                                resources=RESOURCES)
         stopping = False

@@ -99,7 +99,7 @@ def _dataset(entry: DatasetEntry):
     return data
 
 
-def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str) -> dict:
+def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str, job: dict | None = None) -> dict:
     """The Dask task of one job: resume from the job's last checkpoint if there is one (a worker
     lost before), train, and leave the net in final_path(); returns {"stopped": bool}."""
     worker = get_worker()
@@ -110,7 +110,7 @@ def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str) ->
     reporter.send("start", worker=worker.address, epoch=resume.epoch if resume else 0,
                   history=list(resume.history.get("epochs", [])) if resume else [])
     work = TrainWork(job_id=job_id, config=config, entry=entry, resume=resume, on_progress=reporter,
-                     should_stop=_StopFlag(worker, job_id), on_note=lambda *args: None)
+                     should_stop=_StopFlag(worker, job_id), on_note=lambda *args: None, job=job)
     data = _dataset(entry)
     history = run_training(work, data, checkpoints)
     if not history.stopped:

@@ -43,6 +43,7 @@ class TrainWork:
     # What the job record should say (a worker lost, ...), and, if training started again from a
     # checkpoint, the checkpoint's epoch records (the record's history becomes them).
     on_note: Callable[..., None]
+    job: dict | None = None  # name, config, created: kept in each checkpoint, to rebuild a lost job database
 
     def train_config(self) -> TrainConfig:
         """The nncore config (the dataset is the server's business)."""
@@ -58,7 +59,7 @@ def run_training(work: TrainWork, data, checkpoints: CheckpointStore,
 
     def on_epoch_end(state: TrainState) -> None:
         try:
-            checkpoints.save(work.job_id, state.epoch, state.arrays(), state.meta())
+            checkpoints.save(work.job_id, state.epoch, state.arrays(), state.meta(), job=work.job)
         except OSError as exc:  # full or read-only state dir: say where, and what to do
             raise OSError(f"cannot write the epoch {state.epoch} checkpoint under "
                           f"{checkpoints.root}: {exc.strerror or exc}; free space or fix "

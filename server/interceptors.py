@@ -1,7 +1,9 @@
-"""One server interceptor: a log line per RPC (method, code, ms) and UNAVAILABLE while draining."""
+"""One server interceptor: counts every RPC by (method, code), logs the ones worth a line
+(errors, slow calls; all at DEBUG), and answers UNAVAILABLE while draining."""
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -15,14 +17,42 @@ _ALWAYS_OPEN = ("/grpc.health.v1.", "/grpc.reflection.")
 _DRAINING = "the server is shutting down; retry on another instance or after it restarts"
 
 
-class RpcInterceptor(grpc.ServerInterceptor):
-    """Logs every RPC and refuses NNService RPCs once `draining` is set."""
+class CallCounter:
+    """Exact counts of finished RPCs per (method, status code name), safe across threads."""
 
-    def __init__(self, draining: threading.Event) -> None:
-        self._draining = draining
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: collections.Counter = collections.Counter()
 
     def __repr__(self) -> str:
-        return f"RpcInterceptor(draining={self._draining.is_set()})"
+        return f"CallCounter({sum(self._counts.values())} calls)"
+
+    def add(self, method: str, code: str) -> None:
+        """Count one finished call."""
+        with self._lock:
+            self._counts[method, code] += 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        """A copy of the counts: {(method, code): calls}."""
+        with self._lock:
+            return dict(self._counts)
+
+
+class RpcInterceptor(grpc.ServerInterceptor):
+    """Counts and logs RPCs and refuses NNService RPCs once `draining` is set.
+
+    A call gets a log line (INFO) if it failed or a unary call took `slow_ms` or longer; every
+    call gets one at DEBUG. Streams (WatchJob) are long by nature and never count as slow.
+    """
+
+    def __init__(self, draining: threading.Event, counter: CallCounter | None = None,
+                 slow_ms: float = 1000.0) -> None:
+        self._draining = draining
+        self.counter = counter or CallCounter()
+        self._slow_ms = slow_ms
+
+    def __repr__(self) -> str:
+        return f"RpcInterceptor(draining={self._draining.is_set()}, slow_ms={self._slow_ms})"
 
     def intercept_service(self, continuation, handler_call_details):
         """Wrap the handler's behaviour; non-blocking streams (health Watch) pass through."""
@@ -59,7 +89,7 @@ class RpcInterceptor(grpc.ServerInterceptor):
                 ok = True
                 return response
             finally:
-                _log(method, context, start, ok)
+                self._done(method, context, start, ok, self._slow_ms)
         return wrapper
 
     def _stream(self, behavior, method: str, gated: bool):
@@ -72,15 +102,20 @@ class RpcInterceptor(grpc.ServerInterceptor):
                 yield from behavior(request, context)
                 ok = True
             finally:
-                _log(method, context, start, ok)
+                self._done(method, context, start, ok, float("inf"))
         return wrapper
 
-
-def _log(method: str, context: grpc.ServicerContext, start: float, ok: bool) -> None:
-    """One line: method, status code, milliseconds."""
-    if log.isEnabledFor(logging.INFO):
+    def _done(self, method: str, context: grpc.ServicerContext, start: float, ok: bool,
+              slow_ms: float) -> None:
+        """Count the call, and log it if it failed, was slow, or DEBUG is on."""
+        ms = (time.perf_counter() - start) * 1e3
         code = context.code()
         if code is None:  # not set explicitly: finished, client went away, or an unexpected error
             code = (grpc.StatusCode.OK if ok else grpc.StatusCode.CANCELLED if not context.is_active()
                     else grpc.StatusCode.UNKNOWN)
-        log.info("rpc %s %s %.2fms", method, code.name, (time.perf_counter() - start) * 1e3)
+        self.counter.add(method, code.name)
+        slow = ms >= slow_ms
+        level = logging.INFO if code != grpc.StatusCode.OK or slow else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(level, "rpc %s %s %.2fms%s", method, code.name, ms, " (slow)" if slow else "",
+                    extra={"method": method, "code": code.name, "ms": round(ms, 3)})

@@ -19,7 +19,8 @@ from server.priority import ServingGate
 from server.records import CANCELLED, CANCELLING, QUEUED, RUNNING, STATES, JobRecord
 from server.runner import ActiveJob, JobRunner
 from server.settings import Settings
-from server.store import CheckpointStore, JobStore
+from server.rebuild import open_job_store
+from server.store import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,10 @@ class JobManager:
         self._lock = threading.RLock()
         self._active: dict[str, ActiveJob] = {}
         self._closing = False
-        self._store = JobStore(state_dir / "jobs.sqlite3")
+        checkpoints = CheckpointStore(state_dir / "jobs")
+        self._store = open_job_store(state_dir / "jobs.sqlite3", models, checkpoints)
         self._executor = make_executor(settings, datasets, serving)
-        self._runner = JobRunner(self._store, CheckpointStore(state_dir / "jobs"), models, datasets,
+        self._runner = JobRunner(self._store, checkpoints, models, datasets,
                                  on_done=self._forget, executor=self._executor)
         self._watchers = threading.BoundedSemaphore(max(1, settings.grpc_workers - 2))
         self._watching = 0  # streams inside watch(), guarded by _lock
@@ -198,7 +200,8 @@ class JobManager:
                 if not is_active():
                     return
                 if job.version == seen:  # woken by shutdown with nothing new to say
-                    raise Unavailable("the server is shutting down; the job resumes after the restart")
+                    raise Unavailable("the server is shutting down; the job resumes after the restart: "
+                                      "watch it again then (the SDK and nnctl reconnect by themselves)")
                 seen = job.version
                 record = job.record.copy()
             yield record

@@ -151,7 +151,8 @@ class JobRunner:
         work = TrainWork(job_id=record.job_id, config=dict(record.config),
                          entry=self._datasets.entry(record.config["dataset"]), resume=job.resume,
                          on_progress=lambda p: self._progress(job, p, eta), should_stop=job.should_stop,
-                         on_note=lambda text, history=None: self.note(job, text, history))
+                         on_note=lambda text, history=None: self.note(job, text, history),
+                         job={"name": record.name, "config": record.config, "created": record.created})
         return self._executor.train(work)
 
     def note(self, job: ActiveJob, text: str, history: list[dict] | None = None) -> None:
@@ -192,8 +193,8 @@ class JobRunner:
         entry = self._datasets.entry(record.config["dataset"])
         return {"job_id": record.job_id, "name": record.name, "architecture": net.architecture,
                 "config": record.config, "final_metrics": record.history[-1] if record.history else None,
-                "created": time.time(), "dataset": entry.name, "input_shape": list(entry.input_shape),
-                "class_names": list(entry.class_names)}
+                "history": record.history, "created": time.time(), "dataset": entry.name,
+                "input_shape": list(entry.input_shape), "class_names": list(entry.class_names)}
 
     def transition(self, job: ActiveJob, state: str) -> None:
         """Move an active job to a non-final state (CANCELLING) and record it."""

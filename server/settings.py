@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from nncore import kernels as nncore_kernels
 from server.priority import MAX_YIELD_SECONDS
 
 ENV_PREFIX = "NNSVC_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 EXECUTORS = ("thread", "dask")
 
 
@@ -82,6 +84,17 @@ class Settings:
     """Largest dataset file UploadDataset accepts, as sent; more is RESOURCE_EXHAUSTED (NNSVC_MAX_UPLOAD_BYTES)."""
     max_dataset_bytes: int = 1024 * 1024 * 1024
     """Most bytes an uploaded file may decompress to (zip bombs stop there) (NNSVC_MAX_DATASET_BYTES)."""
+    kernels: str | None = None
+    """nncore's element-wise kernels: auto, numba or numpy; None keeps nncore's own choice
+    (NNCORE_KERNELS, else auto) (NNSVC_KERNELS)."""
+
+    # --- access logging (#17) ---
+    slow_call_ms: float = 1000.0
+    """A unary RPC taking this many milliseconds or more gets an access-log line at INFO, like a
+    failed one; other calls are logged only at DEBUG (NNSVC_SLOW_CALL_MS)."""
+    log_format: str = "text"
+    """Log lines as `text` or `json` (one JSON object per line, for log collectors) (NNSVC_LOG_FORMAT)."""
+
     # --- training on a Dask cluster (#16) ---
     executor: str = "thread"
     """Where jobs train: "thread" (this server's own threads) or "dask" (NNSVC_EXECUTOR)."""
@@ -113,6 +126,26 @@ class Settings:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+        self._check_kernels()
+        self._check_logging()
+
+    def _check_kernels(self) -> None:
+        """Normalise kernels (from_env passes it as a Path, like every None-default field) and check it."""
+        if self.kernels is None:
+            return
+        value = str(self.kernels).strip().lower() or None
+        object.__setattr__(self, "kernels", value)
+        if value is not None and value not in nncore_kernels.CHOICES:
+            raise ValueError(f"kernels must be one of {', '.join(nncore_kernels.CHOICES)} (or unset for "
+                             f"nncore's own choice), got {value!r}")
+
+    def _check_logging(self) -> None:
+        """Normalise and check the access-log settings."""
+        object.__setattr__(self, "log_format", str(self.log_format).lower())
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if not 0.0 <= self.slow_call_ms <= 3_600_000.0:
+            raise ValueError(f"slow_call_ms must be in [0, 3600000] milliseconds, got {self.slow_call_ms}")
 
     def _check_access(self) -> None:
         """Normalise the TLS paths and tokens; refuse half a TLS setup."""

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from server.fsutil import load_npz_bytes, npz_bytes, sha256_hex, write_bytes_atomic
+from server.ids import is_valid_id
 from server.records import ACTIVE_STATES, JobRecord
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,53 @@ _PROGRESS = ("epoch", "total_epochs", "iteration", "total_iterations", "loss", "
 _COLUMNS = "job_id, name, state, config, created, started, ended, progress, history, error, model_id"
 
 
+class DamagedDatabase(Exception):
+    """The job database cannot be opened or used: damaged, foreign, or not writable."""
+
+
 class JobStore:
     """Durable job records: one SQLite connection shared by all threads behind a lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DamagedDatabase(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            self._open()
+        except sqlite3.Error as exc:  # malformed, not a database, read-only, foreign schema
+            self._db.close()
+            if "locked" in str(exc) or "busy" in str(exc):  # in use by another process: not damage
+                raise RuntimeError(f"{self.path} is in use by another process ({exc}); is another "
+                                   "server running on this state directory?") from None
+            raise DamagedDatabase(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Check the file is an intact job database of a known version (reading only, so a
+        foreign file is left as it was), then set it up."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version > SCHEMA_VERSION and ("jobs" in tables or not tables):  # ours, from a newer server
             raise RuntimeError(f"{self.path} has schema version {version}; this server reads "
                                f"<= {SCHEMA_VERSION} (written by a newer nnservice?)")
+        # A page overwritten in the middle of the file is only noticed when it is read: look now,
+        # at start-up, rather than fail a Train or ListJobs later.
+        check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {check}")
+        if tables - {"jobs", "sqlite_sequence"}:
+            raise sqlite3.DatabaseError(f"not a job database: it has tables {', '.join(sorted(tables))}")
+        if "jobs" in tables:
+            columns = [row[1] for row in self._db.execute("PRAGMA table_info(jobs)")]
+            if columns != ["seq", *_COLUMNS.split(", ")]:
+                raise sqlite3.DatabaseError(f"not a job database: its jobs table has columns {columns}")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -136,15 +171,18 @@ class CheckpointStore:
     def __repr__(self) -> str:
         return f"CheckpointStore({str(self.root)!r})"
 
-    def save(self, job_id: str, epoch: int, arrays: dict, meta: dict) -> None:
+    def save(self, job_id: str, epoch: int, arrays: dict, meta: dict, job: dict | None = None) -> None:
         """Persist one checkpoint; the json written last points at its arrays, so a crash
-        between the two writes leaves the previous checkpoint intact."""
+        between the two writes leaves the previous checkpoint intact. `job` (name, config,
+        created) lets the job be rebuilt if the job database is lost."""
         folder = self.root / job_id
         folder.mkdir(exist_ok=True)
         name = f"checkpoint-{epoch:04d}.npz"
         data = npz_bytes(arrays)
         write_bytes_atomic(folder / name, data)
         pointer = {"format": 1, "epoch": epoch, "arrays": name, "sha256": sha256_hex(data), "meta": meta}
+        if job is not None:
+            pointer["job"] = job
         write_bytes_atomic(folder / "checkpoint.json", json.dumps(pointer).encode())
         for old in folder.glob("checkpoint-*.npz"):
             if old.name != name:
@@ -167,6 +205,19 @@ class CheckpointStore:
             raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{type(exc).__name__}: {exc}") from exc
+
+    def job_ids(self) -> list[str]:
+        """Ids of the jobs that have a checkpoint folder."""
+        return sorted(entry.name for entry in self.root.iterdir() if entry.is_dir() and is_valid_id(entry.name))
+
+    def job_info(self, job_id: str) -> dict | None:
+        """The job (name, config, created) its latest checkpoint records, or None if it has none."""
+        try:
+            pointer = json.loads((self.root / job_id / "checkpoint.json").read_text())
+        except (OSError, ValueError):
+            return None
+        job = pointer.get("job") if isinstance(pointer, dict) else None
+        return job if isinstance(job, dict) and isinstance(job.get("config"), dict) else None
 
     def delete(self, job_id: str) -> None:
         """Remove a job's checkpoints (after it ended)."""

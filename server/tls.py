@@ -35,6 +35,10 @@ def _check_pair(settings: Settings) -> None:
         except ssl.SSLError as exc:
             raise ValueError(f"tls_client_ca {settings.tls_client_ca} holds no usable CA "
                              f"certificate: {exc.reason or exc}") from None
+        if not context.cert_store_stats()["x509_ca"]:  # e.g. a client's own certificate given by mistake
+            raise ValueError(f"tls_client_ca {settings.tls_client_ca} holds certificates but no CA "
+                             "(none has basicConstraints CA:TRUE); give the CA that signed the "
+                             "client certificates")
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:

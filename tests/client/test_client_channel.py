@@ -1,8 +1,9 @@
 """The SDK's transport: retries through the service config, bearer tokens, TLS and mutual TLS.
 
-The real server does not do auth or TLS yet (issue 6), and cannot be told to
-fail on purpose, so these tests use a tiny in-test gRPC server that records
-what it receives.
+The real server's TLS and tokens are tested end to end in
+tests/reliability/test_access.py; here the client's side is checked against a
+tiny in-test gRPC server that records what it receives and can be told to fail
+on purpose, which the real server cannot.
 """
 from __future__ import annotations
 

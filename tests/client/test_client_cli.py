@@ -212,6 +212,8 @@ def test_train_help_lists_nncores_choices(nnctl, capsys):
     text = capsys.readouterr().out
     assert " | ".join(f"{v} (default)" if v == "adam" else v for v in choices.OPTIMIZERS) in " ".join(text.split())
     assert "--hidden-sizes" in text and "--batch-norm" in text and "--weight-decay" in text
+
+
 def test_predict_prints_the_class_name_when_the_model_has_names(nnctl, tiny_model, tmp_path):
     _, _, x_test, _ = tiny_arrays()
     one = tmp_path / "one.npy"
@@ -225,3 +227,49 @@ def test_predict_prints_the_class_name_when_the_model_has_names(nnctl, tiny_mode
     assert code == 0 and record["class_name"] == f"c{record['class']}"
     code, out, _ = nnctl(*on, "model", tiny_model.model_id)
     assert code == 0 and "dataset:" in out and "tiny" in out and "c0, c1" in out and "28x28" in out
+
+
+def test_health_exits_1_when_the_server_is_not_serving(nnctl, nn_server):
+    nn_server.server.begin_drain()  # health NOT_SERVING, as during a drain
+    code, out, _ = nnctl("--target", nn_server.target, "health")
+    assert code == 1 and out.strip() == "NOT_SERVING"
+    code, out, _ = nnctl("--target", nn_server.target, "--json", "health")
+    assert code == 1 and json.loads(out)["status"] == "NOT_SERVING"
+
+
+def test_a_deadline_exceeded_says_to_raise_the_timeout(nnctl):
+    import socket
+
+    with socket.socket() as silent:  # accepts connections, never says a word: every call times out
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        code, _, err = nnctl("--target", f"127.0.0.1:{silent.getsockname()[1]}", "--timeout", "0.5", "jobs")
+    assert code == 1
+    assert err.startswith("nnctl: DEADLINE_EXCEEDED") and err.rstrip().endswith("(raise --timeout?)")
+
+
+def test_ctrl_c_exits_130(nn_server):
+    import queue
+    import signal
+    import subprocess
+    import threading
+    from pathlib import Path
+
+    from client import NNClient
+
+    with NNClient(nn_server.target) as client:
+        job_id, _ = client.train(**LONG_JOB)
+    proc = subprocess.Popen([sys.executable, "-m", "client.cli", "--target", nn_server.target, "watch", job_id,
+                             "--json", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[2])
+    lines: queue.Queue = queue.Queue()  # read on a thread, so the wait for a line has a deadline
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        assert json.loads(lines.get(timeout=60))["job_id"] == job_id  # it is watching
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+        assert proc.stderr.read().strip().endswith("nnctl: interrupted")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

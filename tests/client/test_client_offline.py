@@ -114,10 +114,9 @@ def test_local_errors_exit_1_with_a_message(nnctl, closed_target, tmp_path, monk
 
 
 def test_nnctl_runs_as_a_real_process():
-    for argv in ([sys.executable, "-m", "client.cli", "--help"],
-                 [str(Path(sys.executable).parent / "nnctl"), "--help"]):
-        if not Path(argv[0]).exists():
-            continue
+    installed = Path(sys.executable).parent / "nnctl"  # the console script `make venv` installs
+    assert installed.is_file(), f"{installed} is missing: run make venv (pip install -e .)"
+    for argv in ([sys.executable, "-m", "client.cli", "--help"], [str(installed), "--help"]):
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO)
         assert done.returncode == 0, done.stderr
         assert "usage: nnctl" in done.stdout and "predict" in done.stdout

@@ -24,3 +24,20 @@ def mnist_dir() -> Path:
                if not ((MNIST_DIR / f"{name}.gz").is_file() or (MNIST_DIR / name).is_file())]
     assert not missing, f"the embedded MNIST in {MNIST_DIR} lacks {', '.join(missing)}"
     return MNIST_DIR
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def kernels_backend(request, monkeypatch) -> str:
+    """Run the test with NumPy's kernels, then with numba's (the dev extra installs numba: no skip)."""
+    from nncore import kernels
+
+    monkeypatch.setattr(kernels, "fast", kernels._load(request.param))
+    return request.param
+
+
+@pytest.fixture
+def numpy_kernels(monkeypatch) -> None:
+    """Force the plain NumPy kernels (the teaching code) for this test."""
+    from nncore import kernels
+
+    monkeypatch.setattr(kernels, "fast", None)

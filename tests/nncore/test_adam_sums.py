@@ -26,7 +26,7 @@ def grads_sequence(rng, steps):
 
 
 @pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.9)])
-def test_updates_match_the_texts_adam_in_float64(rng, betas):
+def test_updates_match_the_texts_adam_in_float64(rng, betas, kernels_backend):
     start = {"W": rng.standard_normal((3, 4)), "b": np.zeros(4)}
     seq = grads_sequence(rng, 60)
     expected, _, _ = textbook_adam(start, seq, beta1=betas[0], beta2=betas[1])
@@ -38,7 +38,7 @@ def test_updates_match_the_texts_adam_in_float64(rng, betas):
         np.testing.assert_allclose(params[k], expected[k], rtol=1e-12, atol=1e-14)
 
 
-def test_float32_updates_stay_close_to_the_float64_reference(rng):
+def test_float32_updates_stay_close_to_the_float64_reference(rng, kernels_backend):
     start = {"W": rng.standard_normal((3, 4)), "b": np.zeros(4)}
     seq = grads_sequence(rng, 60)
     expected, _, _ = textbook_adam(start, seq)
@@ -51,7 +51,7 @@ def test_float32_updates_stay_close_to_the_float64_reference(rng):
         np.testing.assert_allclose(params[k], expected[k], rtol=1e-5, atol=1e-6)
 
 
-def test_state_with_the_moments_themselves_loads_and_continues_the_same_run(rng):
+def test_state_with_the_moments_themselves_loads_and_continues_the_same_run(rng, kernels_backend):
     """A state written as m and v (an older nncore) resumes the run the text's Adam would give."""
     start = {"W": rng.standard_normal((3, 4)), "b": np.zeros(4)}
     seq = grads_sequence(rng, 20)

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import nncore
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "train_mnist.py"
 HEADINGS = ["== Machine", "== Setup (a)", "[a sigmoid] seed 0", "[a relu] seed 0",
-            "== Numerical gradient vs backprop", "== Setup (b)", "[b] seed 0", "== Summary", "== Targets"]
+            "== Numerical gradient vs backprop", "== Setup (b)", "[b] seed 0",
+            "== Setup (b), one step against its GEMMs alone", "nncore: full step / GEMMs", "== Setup (c)",
+            "== Summary", "== Targets", "b: full step <= 1.5x its GEMMs"]
 
 
 def run_bench(mnist_dir, tmp_path, *extra, env_update=None):
@@ -30,9 +34,13 @@ def test_quick_run_prints_every_section_and_writes_json(mnist_dir, tmp_path):
     assert "PyTorch: skipped" in proc.stdout
     assert "samples/s" in proc.stdout and "test acc" in proc.stdout
     result = json.loads((tmp_path / "out.json").read_text())
-    assert {r["setup"] for r in result["runs"]} == {"a sigmoid", "a relu", "b"}
+    deep = hasattr(nncore, "MultiLayerNet")
+    assert ("[c] seed 0" in proc.stdout) == deep and ("(c) needs MultiLayerNet" in proc.stdout) != deep
+    assert {r["setup"] for r in result["runs"]} == {"a sigmoid", "a relu", "b"} | ({"c"} if deep else set())
     assert all(r["impl"] == "numpy" and r["epochs"] for r in result["runs"])
     assert result["gradient_times"]["numerical_s"] > result["gradient_times"]["backprop_s"]
+    assert set(result["step_times"]) == {"numpy gemm", "numpy step"}  # no PyTorch: nncore's side only
+    assert result["machine"]["kernels"] in ("numpy", "numba")
 
 
 @pytest.mark.slow
@@ -63,5 +71,7 @@ def test_quick_run_with_torch_when_an_interpreter_is_configured(mnist_dir, tmp_p
 def test_bad_options_are_rejected_with_the_allowed_values():
     proc = subprocess.run([sys.executable, str(BENCH), "--blas-threads", "a=0"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--blas-threads must be N or a=N,b=M" in proc.stderr
+    proc = subprocess.run([sys.executable, str(BENCH), "--torch-impl", "cuda"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--torch-impl must be a comma-separated list of default, foreach, fused" in proc.stderr
     proc = subprocess.run([sys.executable, str(BENCH), "--seeds", "x"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--seeds must be comma-separated integers" in proc.stderr

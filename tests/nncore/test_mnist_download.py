@@ -178,3 +178,21 @@ def test_real_checksum_table_accepts_the_shared_files(mnist_dir, tmp_path):
     site = {f"{name}.gz": (mnist_dir / f"{name}.gz").read_bytes() for name in MNIST_FILES}
     written = download_mnist(tmp_path, mirrors=["https://mirror"], fetch=make_fetch({"https://mirror": site}, []))
     assert len(written) == 4
+
+
+def test_a_download_over_the_size_cap_is_refused_and_the_next_mirror_used(
+        http_root, real_labels_gz, tmp_path, monkeypatch):
+    from nncore import download
+
+    root, base = http_root
+    (root / "huge").mkdir()
+    (root / "huge" / f"{T10K_LABELS}.gz").write_bytes(real_labels_gz + bytes(len(real_labels_gz)))
+    (root / "good").mkdir()
+    (root / "good" / f"{T10K_LABELS}.gz").write_bytes(real_labels_gz)
+    monkeypatch.setattr(download, "_MAX_DOWNLOAD", len(real_labels_gz))  # exactly the real file fits
+    data_dir = tmp_path / "data"
+    other_files_present(data_dir)
+    with pytest.raises(MnistNotFoundError, match=f"larger than {len(real_labels_gz)} bytes"):
+        download_mnist(data_dir, mirrors=[f"{base}/huge/"])
+    assert leftovers(data_dir) == []
+    assert download_mnist(data_dir, mirrors=[f"{base}/huge/", f"{base}/good"]) == [data_dir / f"{T10K_LABELS}.gz"]

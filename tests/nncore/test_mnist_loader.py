@@ -82,11 +82,16 @@ def test_read_only_data_dir_loads_without_caching(tmp_path):
         (tmp_path / "ro").chmod(0o755)
 
 
-def test_unwritable_cache_location_is_skipped_silently(tmp_path):
-    write_fake_mnist(tmp_path)
+def test_unwritable_cache_location_is_skipped_silently(tmp_path, caplog):
+    a = write_fake_mnist(tmp_path)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    load_mnist(data_dir=tmp_path, cache_dir=blocker / "cache")
+    with caplog.at_level(logging.WARNING, logger="nncore.mnist"):
+        (_, t), (_, tt) = load_mnist(data_dir=tmp_path, cache_dir=blocker / "cache")
+    np.testing.assert_array_equal(t, a[T_TRAIN])  # the data still loads, from the IDX files
+    np.testing.assert_array_equal(tt, a[T_TEST])
+    assert blocker.read_text() == "not a directory" and not (tmp_path / CACHE_NAME).exists()
+    assert not caplog.records  # silently: no warning for a cache that cannot be written
 
 
 def test_missing_files_raise_mnist_not_found_naming_dir_and_files(tmp_path):

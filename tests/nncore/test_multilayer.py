@@ -52,19 +52,22 @@ def test_params_are_keyed_like_the_text():
 @pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fast_step_is_bit_identical_to_the_layers(rng, options, activation, dtype):
+def test_fast_step_is_bit_identical_to_the_layers(rng, options, activation, dtype, kernels_backend):
+    """Exact with NumPy's kernels; with numba's, softmax's exp and log differ in the last bits."""
     fast, ref = make_net(dtype, activation, **options), make_net(dtype, activation, **options)
     step = TrainStep(fast)
+    rtol = 0 if kernels_backend == "numpy" else (2e-4 if dtype == np.float32 else 1e-9)
     for n in (8, 8, 5):
         x, t = batch(rng, n, dtype)
         loss = step(x, t)
         expected = ref.layer_gradient(x, t)
         penalty = weight_decay_penalty(ref.weights(), ref.weight_decay_lambda) if ref.weight_decay_lambda else 0
-        assert loss == ref.lastLayer.loss + penalty
+        assert loss == pytest.approx(ref.lastLayer.loss + penalty, rel=rtol, abs=0)
+        scale = max(float(np.abs(grad).max()) for grad in expected.values())  # batch norm's b: ~0 +- 1e-18
         for key, grad in expected.items():
-            np.testing.assert_array_equal(step.grads[key], grad, err_msg=key)
+            np.testing.assert_allclose(step.grads[key], grad, rtol=rtol, atol=rtol * scale, err_msg=key)
         for key, arr in ref.buffers.items():  # running statistics move the same way
-            np.testing.assert_array_equal(fast.buffers[key], arr, err_msg=key)
+            np.testing.assert_allclose(fast.buffers[key], arr, rtol=rtol, atol=0, err_msg=key)
 
 
 def test_weight_decay_adds_its_term_to_the_loss_and_lambda_w_to_the_gradient(rng):

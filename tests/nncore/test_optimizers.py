@@ -26,7 +26,7 @@ OPTIMIZERS = [SGD(lr=0.1), Momentum(lr=0.05), AdaGrad(lr=0.5), Adam(lr=0.1)]
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=repr)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_optimizer_decreases_a_quadratic_in_place(optimizer, dtype):
+def test_optimizer_decreases_a_quadratic_in_place(optimizer, dtype, kernels_backend):
     params = start(dtype)
     arrays = {k: id(v) for k, v in params.items()}
     initial = loss(params)
@@ -38,7 +38,7 @@ def test_optimizer_decreases_a_quadratic_in_place(optimizer, dtype):
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "adam"])
-def test_state_dict_round_trip_gives_identical_updates(name):
+def test_state_dict_round_trip_gives_identical_updates(name, kernels_backend):
     a, b = make_optimizer(name), make_optimizer(name)
     pa = start()
     for _ in range(5):
@@ -87,7 +87,7 @@ def test_make_optimizer_defaults_and_errors():
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "adam"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_block_by_block_updates_equal_whole_array_updates_to_the_bit(name, dtype, monkeypatch):
+def test_block_by_block_updates_equal_whole_array_updates_to_the_bit(name, dtype, monkeypatch, numpy_kernels):
     import nncore.optimizers as optimizers
 
     rng = np.random.default_rng(7)

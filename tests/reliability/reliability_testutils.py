@@ -59,14 +59,14 @@ class ServerProcess:
     """`python -m server` in a subprocess on a free loopback port (so it can be killed with -9)."""
 
     def __init__(self, state_dir: Path, mnist_dir: Path, log_path: Path, *extra: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, wrapper: list[str] = (), port: int | None = None) -> None:
         import os
         import subprocess
         import sys
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.target = f"127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port),
+        argv = [*wrapper, sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port),
                 "--state-dir", str(state_dir), "--mnist-dir", str(mnist_dir), *extra]
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import grpc
@@ -171,14 +172,12 @@ def test_nn_server_flags_and_environment_turn_on_mutual_tls_and_tokens(pki, toke
     options = dict(root_certificates=pki["ca"].cert.read_bytes(), certificate_chain=chain, private_key=key)
     try:
         deadline = time.monotonic() + 60
-        while True:  # wait for the process, probing over mutual TLS (health is open to any token)
-            with sdk(server.target, **options) as client:
-                try:
-                    if client.health().serving:
-                        break
-                except NNServiceError:
-                    assert server.proc.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.1)
+        # wait for the process, probing over mutual TLS (health is open to any token); an answer
+        # of NOT_SERVING waits like no answer, under the same deadline
+        while not _serving(server.target, options):
+            assert server.proc.poll() is None, "nn-server exited"
+            assert time.monotonic() < deadline, "nn-server did not become SERVING within 60 s"
+            time.sleep(0.1)
         for token in (TOKEN, "env-token"):
             with sdk(server.target, token=token, **options) as client:
                 assert client.list_jobs() == []
@@ -192,11 +191,22 @@ def test_nn_server_flags_and_environment_turn_on_mutual_tls_and_tokens(pki, toke
     assert "mutual TLS, bearer tokens required" in text and TOKEN not in text and "env-token" not in text
 
 
+def _serving(target: str, options: dict) -> bool:
+    """Whether the server at `target` answers health SERVING (False if it does not answer)."""
+    with sdk(target, **options) as client:
+        try:
+            return client.health().serving
+        except NNServiceError:
+            return False
+
+
 @pytest.mark.parametrize("change, fragment", [
     (lambda p, t: dict(tls_cert=p["server"].cert, tls_key=p["client"].key), "do not form a usable pair"),
     (lambda p, t: dict(tls_cert=t / "missing.crt", tls_key=p["server"].key), "tls_cert: cannot read"),
     (lambda p, t: dict(tls_cert=p["server"].cert, tls_key=p["server"].key,
                        tls_client_ca=t / "tokens"), "tls_client_ca: "),
+    (lambda p, t: dict(tls_cert=p["server"].cert, tls_key=p["server"].key,  # valid PEM, not a CA
+                       tls_client_ca=p["client"].cert), "holds certificates but no CA"),
     (lambda p, t: dict(auth_tokens_file=t / "empty"), "holds no token"),
     (lambda p, t: dict(auth_tokens_file=t / "spaced"), "line 2: a token may not contain spaces"),
 ])
@@ -208,6 +218,23 @@ def test_unusable_access_settings_stop_the_start_with_a_reason(pki, tmp_path, ch
     with pytest.raises(ValueError, match=fragment):
         create_server(settings)
     assert not (tmp_path / "state").exists()  # refused before anything was created
+
+
+def test_a_token_file_others_can_read_is_warned_about_and_still_used(make_server, tmp_path, caplog):
+    path = tmp_path / "shared-tokens"
+    path.write_text(f"{TOKEN}\n")
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="server.auth"):
+        server = make_server(auth_tokens_file=path)
+    assert [r.getMessage() for r in caplog.records if r.name == "server.auth"] == [
+        f"auth tokens file {path} is readable by others (chmod 600 it)"]
+    with sdk(server.target, token=TOKEN) as client:
+        assert client.list_jobs() == []
+    caplog.clear()
+    path.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="server.auth"):
+        make_server(auth_tokens_file=path)
+    assert not [r for r in caplog.records if r.name == "server.auth"]
 
 
 @pytest.mark.parametrize("values, fragment", [

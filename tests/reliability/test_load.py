@@ -41,6 +41,14 @@ def _client(target: str, model_id: str, start: threading.Barrier, seed: int) -> 
     return latencies, errors
 
 
+def _until(condition, what: str, timeout: float = 120.0) -> None:
+    """Poll `condition` every 50 ms until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.05)
+
+
 def _iterations(stub, job_ids) -> list[int]:
     return [stub.GetStatus(pb.GetStatusRequest(job_id=j), timeout=10).iteration for j in job_ids]
 
@@ -50,9 +58,7 @@ def test_concurrent_predicts_while_two_jobs_train(server_with_model, request):
     channel, stub = stub_for(server.target)
     with channel:
         jobs = [stub.Train(pb.TrainRequest(**LONG), timeout=30).job_id for _ in range(2)]
-        while min(_iterations(stub, jobs)) == 0:
-            time.sleep(0.05)
-        trained_before = _iterations(stub, jobs)
+        _until(lambda: min(_iterations(stub, jobs)) > 0, "both jobs to start training")
         start = threading.Barrier(THREADS + 1)
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             futures = [pool.submit(_client, server.target, model_id, start, i) for i in range(THREADS)]
@@ -60,8 +66,12 @@ def test_concurrent_predicts_while_two_jobs_train(server_with_model, request):
             began = time.perf_counter()
             results = [f.result() for f in futures]
             seconds = time.perf_counter() - began
-        trained_after = _iterations(stub, jobs)
         states = [stub.GetStatus(pb.GetStatusRequest(job_id=j), timeout=10).state for j in jobs]
+        # Job threads are SCHED_IDLE and yield to Predicts: during the flood they may make no
+        # step at all. What must hold is that both are alive and train again once it is over.
+        after_flood = _iterations(stub, jobs)
+        _until(lambda: all(now > then for now, then in zip(_iterations(stub, jobs), after_flood)),
+               "both jobs to train again after the Predicts")
         for job_id in jobs:
             stub.CancelJob(pb.CancelJobRequest(job_id=job_id), timeout=10)
     latencies = np.array([t for lat, _ in results for t in lat]) * 1e3
@@ -73,8 +83,7 @@ def test_concurrent_predicts_while_two_jobs_train(server_with_model, request):
     record_figure(request, "predict errors", len(errors))
     assert not errors, errors[:5]
     assert len(latencies) == THREADS * PREDICTS
-    assert states == [pb.JOB_STATE_RUNNING] * 2  # the jobs trained through the whole load...
-    assert all(after > before for before, after in zip(trained_before, trained_after))  # ...and moved
+    assert states == [pb.JOB_STATE_RUNNING] * 2  # the jobs lived through the whole load
 
 
 def test_a_burst_past_the_queue_limit_is_refused_and_accepted_jobs_all_finish(make_server, request):

@@ -45,7 +45,7 @@ def test_a_failing_job_is_failed_with_its_reason_and_the_next_job_runs(harness, 
 
 
 def test_an_unwritable_state_dir_fails_the_job_clearly(harness, monkeypatch):
-    def disk_full(self, *args):
+    def disk_full(self, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("server.store.CheckpointStore.save", disk_full)

@@ -27,8 +27,8 @@ def interrupt_after_epoch(state_dir, datasets, monkeypatch, epoch: int, **job):
     saved, release = threading.Event(), threading.Event()
     real_save = CheckpointStore.save
 
-    def save_then_hold(self, job_id, at_epoch, arrays, meta):
-        real_save(self, job_id, at_epoch, arrays, meta)
+    def save_then_hold(self, job_id, at_epoch, arrays, meta, **kw):
+        real_save(self, job_id, at_epoch, arrays, meta, **kw)
         if at_epoch == epoch:
             saved.set()
             release.wait(10)
@@ -77,18 +77,25 @@ def record(job_id: str, state: str, config: dict) -> JobRecord:
                      total_epochs=config["epochs"])
 
 
-def test_leftover_jobs_are_settled_or_resumed_on_start(tmp_path, datasets):
-    h = Harness(tmp_path / "state", datasets)
+def _finished_then(state_dir, datasets, leftovers) -> str:
+    """Run one job to its end, then add the records `leftovers(config)` as a dead server would
+    have left them; returns the finished job's id."""
+    h = Harness(state_dir, datasets)
     done = h.submit()
     h.finish(done)
     config = h.jobs.get(done).config
     h.close()
-    store = JobStore(tmp_path / "state" / "jobs.sqlite3")
-    store.insert(record("cancelling", CANCELLING, config))
-    store.insert(record("queued", QUEUED, config))
-    store.insert(record("broken", RUNNING, config))
-    store.insert(record("badconfig", RUNNING, dict(config, hidden_size=-1)))
+    store = JobStore(state_dir / "jobs.sqlite3")
+    for leftover in leftovers(config):
+        store.insert(leftover)
     store.close()
+    return done
+
+
+def test_leftover_jobs_are_settled_or_resumed_on_start(tmp_path, datasets):
+    done = _finished_then(tmp_path / "state", datasets, lambda config: [
+        record("cancelling", CANCELLING, config), record("queued", QUEUED, config),
+        record("broken", RUNNING, config), record("badconfig", RUNNING, dict(config, hidden_size=-1))])
     broken = tmp_path / "state" / "jobs" / "broken"
     broken.mkdir(parents=True)
     (broken / "checkpoint.json").write_text("{not json")
@@ -118,4 +125,23 @@ def test_a_job_that_died_after_saving_its_model_is_marked_succeeded(tmp_path, da
     h.jobs.recover()
     status = h.jobs.get(job_id)
     assert status.state == SUCCEEDED and status.model_id == job_id
+    h.close()
+
+
+@pytest.mark.parametrize("arrays, version, reason", [
+    ({"params/W1": np.zeros((2, 2))}, 99, "TrainState version must be 1"),
+    ({"weights/W1": np.zeros((2, 2))}, 1, "unknown TrainState array 'weights/W1'"),
+])
+def test_a_checkpoint_with_a_good_checksum_but_a_wrong_version_or_arrays_fails_the_job(
+        tmp_path, datasets, arrays, version, reason):
+    _finished_then(tmp_path / "state", datasets, lambda config: [record("odd", RUNNING, config)])
+    meta = {"version": version, "epoch": 1, "iteration": 4, "rng_state": {}, "history": {}}
+    CheckpointStore(tmp_path / "state" / "jobs").save("odd", 1, arrays, meta)  # its sha256 is right
+
+    h = Harness(tmp_path / "state", datasets)
+    h.jobs.recover()
+    failed = h.jobs.get("odd")
+    assert failed.state == FAILED
+    assert failed.error.startswith("interrupted by server restart; its checkpoint is unusable") and reason in failed.error
+    assert not (tmp_path / "state" / "jobs" / "odd").exists()
     h.close()

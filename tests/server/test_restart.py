@@ -45,8 +45,13 @@ def test_records_and_models_survive_and_the_interrupted_job_resumes(make_server)
         resumed = stub.GetStatus(pb.GetStatusRequest(job_id=slow))
         assert resumed.state in (pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING)
         assert 1 <= resumed.epoch < 5 and resumed.name == "interrupted"
-        final = list(stub.WatchJob(pb.WatchJobRequest(job_id=slow), timeout=60))[-1]
+        statuses = list(stub.WatchJob(pb.WatchJobRequest(job_id=slow), timeout=60))
+        final = statuses[-1]
         assert final.state == pb.JOB_STATE_SUCCEEDED and final.model_id == slow
+        # after the resume the time left is measured again from this run's own steps
+        resumed_running = [s for s in statuses if s.state == pb.JOB_STATE_RUNNING and s.iteration > resumed.iteration + 2]
+        assert resumed_running and all(s.eta_seconds > 0 for s in resumed_running[:-1])
+        assert final.eta_seconds == 0
         assert [h.epoch for h in final.history] == [1, 2, 3, 4, 5]
         # epoch 1 was restored from the checkpoint, not trained again
         assert final.history[0].seconds == before.history[0].seconds

@@ -69,12 +69,13 @@ def test_reflection_lists_the_services_and_describes_nnservice(channel):
         "UploadDataset", "ListDatasets", "GetDataset", "DeleteDataset"}
 
 
-def test_one_log_line_per_rpc_with_method_code_and_milliseconds(stub, caplog):
-    with caplog.at_level(logging.INFO, logger="server.rpc"):
+def test_one_log_line_per_rpc_with_method_code_and_milliseconds_at_debug(stub, caplog):
+    with caplog.at_level(logging.DEBUG, logger="server.rpc"):
         with pytest.raises(grpc.RpcError):
             stub.GetStatus(pb.GetStatusRequest(job_id="0000000000000000"), timeout=5)
         stub.ListJobs(pb.ListJobsRequest(), timeout=5)
-    lines = [r.getMessage() for r in caplog.records if r.name == "server.rpc"]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "server.rpc"]
     assert len(lines) == 2
-    assert lines[0].startswith("rpc /nnservice.v1.NNService/GetStatus NOT_FOUND ") and lines[0].endswith("ms")
-    assert lines[1].startswith("rpc /nnservice.v1.NNService/ListJobs OK ")
+    assert lines[0][0] == "INFO" and lines[1][0] == "DEBUG"  # only the failure shows at INFO
+    assert lines[0][1].startswith("rpc /nnservice.v1.NNService/GetStatus NOT_FOUND ") and lines[0][1].endswith("ms")
+    assert lines[1][1].startswith("rpc /nnservice.v1.NNService/ListJobs OK ")

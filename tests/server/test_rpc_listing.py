@@ -76,6 +76,16 @@ def test_running_jobs_are_listed_with_live_progress(populated):
     stub, ids = populated
     (job,) = stub.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_RUNNING)).jobs
     assert job.name == "long" and job.config.hidden_size == 512 and job.total_epochs == 50
+    # live: the listed counters move on while the job trains (SQLite keeps them once a second)
+    watch = stub.WatchJob(pb.WatchJobRequest(job_id=ids[3]), timeout=60)
+    for status in watch:
+        if status.iteration > job.iteration + 2:  # the ETA needs two steps to measure
+            break
+    watch.cancel()
+    (later,) = stub.ListJobs(pb.ListJobsRequest(state=pb.JOB_STATE_RUNNING)).jobs
+    assert later.iteration > job.iteration and later.total_iterations == 50 * 60000 // 100
+    assert 0 < later.progress < 1 and later.progress == pytest.approx(later.iteration / later.total_iterations)
+    assert later.loss > 0 and later.eta_seconds > 0  # the time left while running (issue 17)
 
 
 def test_list_models_and_get_model(populated):
@@ -95,3 +105,43 @@ def test_list_models_and_get_model(populated):
         assert model.architecture.input_size == 784 and model.architecture.hidden_size == 8
         assert model.config.train_size == 300 and model.final_metrics.epoch == 1
         assert model.name.startswith("tiny") and model.create_time.seconds > 0
+
+
+def test_pages_are_capped_at_500_rows(make_server, trained_model, tmp_path):
+    import json
+    import os
+    from pathlib import Path
+
+    from server.records import SUCCEEDED, JobRecord
+    from server.store import JobStore
+
+    count = 501
+    state_dir = tmp_path / "capped"
+    source = Path(trained_model.server.settings.state_dir) / "models" / trained_model.model_id
+    meta = json.loads((source / "model.json").read_text())
+    state_dir.mkdir()
+    store = JobStore(state_dir / "jobs.sqlite3")
+    for i in range(count):
+        model_id = f"copy-{i:04d}"
+        folder = state_dir / "models" / model_id
+        folder.mkdir(parents=True)
+        for stored in source.iterdir():  # the weights, hard-linked: same bytes, same sha256
+            if stored.name != "model.json":
+                os.link(stored, folder / stored.name)
+        (folder / "model.json").write_text(json.dumps({**meta, "model_id": model_id, "job_id": model_id,
+                                                        "created": meta["created"] + i}))
+        store.insert(JobRecord(job_id=model_id, name="", config=meta["config"], state=SUCCEEDED,
+                               created=float(i), model_id=model_id))
+    store.close()
+    server = make_server(state_dir=state_dir)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.NNServiceStub(channel)
+        jobs = stub.ListJobs(pb.ListJobsRequest(page_size=100000))
+        assert len(jobs.jobs) == 500 and jobs.next_page_token  # clamped, and the rest is a page away
+        rest = stub.ListJobs(pb.ListJobsRequest(page_size=100000, page_token=jobs.next_page_token))
+        assert [j.job_id for j in rest.jobs] == ["copy-0000"] and not rest.next_page_token
+        assert len(stub.ListJobs(pb.ListJobsRequest()).jobs) == 50  # 0 means the default page
+        models = stub.ListModels(pb.ListModelsRequest(page_size=100000))
+        assert len(models.models) == 500 and models.next_page_token
+        rest = stub.ListModels(pb.ListModelsRequest(page_size=100000, page_token=models.next_page_token))
+        assert [m.model_id for m in rest.models] == ["copy-0000"] and not rest.next_page_token

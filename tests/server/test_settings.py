@@ -88,6 +88,11 @@ def test_serving_pause_is_read_checked_and_defaults_to_the_gates_bound():
         Settings(serving_max_pause_ms=-1.0)
 
 
+def test_kernels_are_read_normalised_and_checked():
+    assert Settings().kernels is None and Settings(kernels=" ").kernels is None  # nncore's own choice
+    assert Settings.from_env({"NNSVC_KERNELS": " NumPy "}).kernels == "numpy"
+    with pytest.raises(ValueError, match="kernels must be one of auto, numba, numpy"):
+        Settings(kernels="gpu")
 def test_the_executor_is_thread_or_dask_and_dask_needs_a_scheduler_address():  # (#16)
     assert Settings().executor == "thread"
     assert Settings(executor="dask", dask_scheduler="tcp://scheduler:8786").dask_scheduler == "tcp://scheduler:8786"

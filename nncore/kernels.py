@@ -1,0 +1,67 @@
+"""Which kernels run nncore's element-wise work: plain NumPy (the reference) or fused numba ones.
+
+The NumPy code in optimizers.py and _step.py is the teaching code and always works. Where numba
+is installed (`pip install nnservice[fast]`), its fused kernels (nncore/_numba_kernels.py) take
+over the optimizers' updates, bias + activation, the activation backward and softmax with
+cross-entropy: one pass over each array instead of NumPy's two to ten. Chosen when nncore is
+imported, from NNCORE_KERNELS: "auto" (default: numba if importable, else NumPy), "numba"
+(an ImportError if it is missing) or "numpy" (numba is never imported).
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+import numpy as np
+
+#: The environment variable read at import.
+ENV_VAR = "NNCORE_KERNELS"
+#: Allowed values of ENV_VAR and use(); "auto" is the default.
+CHOICES = ("auto", "numba", "numpy")
+#: The choice when ENV_VAR is unset or empty.
+DEFAULT = "auto"
+#: dtypes the fused kernels are used for; anything else takes the NumPy path.
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _load(choice: str) -> ModuleType | None:
+    """Return the numba kernel module for choice, or None for plain NumPy."""
+    choice = (choice or DEFAULT).strip().lower()
+    if choice not in CHOICES:
+        raise ValueError(f"{ENV_VAR} must be one of {', '.join(CHOICES)}; got {choice!r}")
+    if choice == "numpy":
+        return None
+    try:
+        from . import _numba_kernels
+    except ImportError as exc:
+        if choice == "numba":
+            raise ImportError(f"{ENV_VAR}=numba but numba cannot be imported ({exc}); "
+                              "install nnservice[fast] or use auto / numpy") from exc
+        return None
+    return _numba_kernels
+
+
+#: The fused kernel module in use, or None when NumPy does everything. Process-wide on purpose:
+#: it is a property of the installation, like NumPy's BLAS, set once at import or by use().
+fast: ModuleType | None = _load(os.environ.get(ENV_VAR, DEFAULT))
+
+
+def use(choice: str) -> str:
+    """Switch the whole process to `choice` (one of CHOICES); return the backend now in use."""
+    global fast
+    fast = _load(choice)
+    return backend()
+
+
+def backend() -> str:
+    """Return "numba" or "numpy": the kernels in use."""
+    return "numpy" if fast is None else "numba"
+
+
+def fusable(*arrays: np.ndarray) -> bool:
+    """Whether the fused kernels may take these arrays: numba in use, one float dtype, C order."""
+    if fast is None:
+        return False
+    dtype = arrays[0].dtype
+    return dtype in _FLOATS and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
