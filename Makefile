@@ -9,9 +9,14 @@ PORT ?= 50051
 STATE_DIR ?= ./state
 # Marks a finished install; rebuilt when pyproject.toml changes.
 STAMP := $(VENV)/.nnservice-installed
+# tritonclient pins protobuf < 7 (nnservice uses 7), so the KServe interoperability test runs it
+# from a venv of its own; `pip index versions tritonclient` lists the releases.
+TRITON_VENV := .venv-triton
+TRITONCLIENT_VERSION := 2.73.0
+TRITON_STAMP := $(TRITON_VENV)/.tritonclient-$(TRITONCLIENT_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve test test-container proto bench bench-serve bench-fashion bench-upload clean
+.PHONY: help venv triton-venv serve test test-container proto bench bench-serve bench-fashion bench-upload clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -21,6 +26,13 @@ venv: $(STAMP) ## Create .venv and install the project with its dev extra (pytes
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+triton-venv: $(TRITON_STAMP) ## Create .venv-triton with tritonclient[grpc] for the KServe interoperability test
+
+$(TRITON_STAMP):
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet 'tritonclient[grpc]==$(TRITONCLIENT_VERSION)' numpy
 	touch $@
 
 # MNIST: $NNSVC_MNIST_DIR if set (the server reads it itself), else the copy embedded in
@@ -34,14 +46,14 @@ serve: venv ## Set up and run nn-server on port 50051 (state in ./state)
 	echo "make serve: nn-server on port $(PORT), state in $(STATE_DIR) (Ctrl-C stops it)"; \
 	exec $(BIN)/nn-server --port $(PORT) --state-dir $(STATE_DIR)
 
-test: venv ## Run every test except the container one (the command CI runs)
+test: venv triton-venv ## Run every test except the container one (the command CI runs)
 	$(BIN)/pytest -m "not container"
 
 test-container: venv ## Build the image with podman and test it (see ../shared/docs/containers.md)
 	test -x $(BIN)/podman-compose || $(BIN)/python -m pip install --quiet podman-compose
 	$(BIN)/pytest -m container tests/e2e -v
 
-proto: venv ## Regenerate the committed gRPC stubs from protos/nn_service.proto
+proto: venv ## Regenerate the committed gRPC stubs from protos/*.proto (nnservice.v1, KServe v2)
 	$(BIN)/python -m protos.generate
 
 bench: venv ## Print the training benchmark figures (minutes; see docs/performance.md)

@@ -35,9 +35,10 @@ from nncore.mnist import load_mnist  # noqa: E402
 from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
 from server.models import ModelStore  # noqa: E402
+from serve_kserve import HEADING as KSERVE_HEADING, kserve_section, kserve_target_rows  # noqa: E402
 
 HEADINGS = ("Latency, batch 1", "Throughput", "Latency vs concurrency", "Bulk Predict",
-            "Predict while training", "Peak RSS", "Targets")
+            "Predict while training", "Peak RSS", "Targets", KSERVE_HEADING)
 HIDDEN = (100, 800)
 BULK_MAX_BYTES = 64 * 1024 * 1024
 
@@ -271,11 +272,13 @@ def target_rows(out: dict) -> list[tuple[str, float, float]]:
             rows.append((f"{name}: p99 with 2 jobs <= 3x idle p99", busy, 3.0))
     if "rss_mb" in out:
         rows.append(("peak RSS with 4 jobs of 784-100-10 <= 400 MB", out["rss_mb"][4], 400.0))
+    if "kserve" in out:
+        rows += kserve_target_rows(out)
     return rows
 
 
 def targets_section(out: dict) -> None:
-    """Each target of issue 7 with this run's figure."""
+    """Each target (issue 7's, and issue 14's for KServe) with this run's figure."""
     heading(HEADINGS[6])
     out["targets"] = {}
     for text, value, limit in target_rows(out):
@@ -284,7 +287,7 @@ def targets_section(out: dict) -> None:
         out["targets"][text] = {"value": value, "met": met}
 
 
-SECTIONS = ("latency", "throughput", "concurrency", "bulk", "training", "rss")
+SECTIONS = ("latency", "throughput", "concurrency", "bulk", "training", "rss", "kserve")
 
 
 def run(plan: Plan, mnist_dir: Path, workdir: Path, sections: tuple[str, ...] = SECTIONS) -> dict:
@@ -306,6 +309,8 @@ def run(plan: Plan, mnist_dir: Path, workdir: Path, sections: tuple[str, ...] = 
                 bulk_section(server.target, server.state_dir, ids, x_test, plan, out)
             if "training" in sections:
                 training_section(client, calls, plan, out)
+            if "kserve" in sections:
+                kserve_section(channel, calls["stub100"], ids[100], x_test[0], plan, out, heading, row)
             channel.close()
     if "rss" in sections:
         rss_section(workdir, mnist_dir, plan, out)

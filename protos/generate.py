@@ -1,4 +1,4 @@
-"""Regenerate the committed Python stubs from protos/nn_service.proto.
+"""Regenerate the committed Python stubs from protos/nn_service.proto and protos/grpc_predict_v2.proto.
 
 Run from anywhere: ``python -m protos.generate``. The stubs are generated with
 the proto path rooted at the repository, so they import each other as
@@ -11,13 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
-PROTO = "protos/nn_service.proto"
+PROTOS = ("protos/nn_service.proto", "protos/grpc_predict_v2.proto")  # nnservice.v1, KServe v2
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED = ("nn_service_pb2.py", "nn_service_pb2.pyi", "nn_service_pb2_grpc.py")
+GENERATED = tuple(f"{Path(proto).stem}{suffix}" for proto in PROTOS
+                  for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"))
 
 
 def generate(out_dir: Path = ROOT) -> list[Path]:
-    """Run protoc on the schema, writing the stubs below ``out_dir/protos``."""
+    """Run protoc on the schemas, writing the stubs below ``out_dir/protos``."""
     from grpc_tools import protoc  # build-time tool, not a runtime dependency
 
     import importlib.resources
@@ -31,10 +32,10 @@ def generate(out_dir: Path = ROOT) -> list[Path]:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
-        str(ROOT / PROTO),
+        *(str(ROOT / proto) for proto in PROTOS),
     ]
     if protoc.main(args) != 0:
-        raise RuntimeError(f"protoc failed on {PROTO}")
+        raise RuntimeError(f"protoc failed on {', '.join(PROTOS)}")
     return [out_dir / "protos" / name for name in GENERATED]
 
 

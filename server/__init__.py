@@ -1,4 +1,4 @@
-"""nnservice's gRPC server: settings, job manager, model store and the NNService servicer."""
+"""nnservice's gRPC server: settings, job manager, model store, the data plane, and its servicers (nnservice.v1, KServe v2)."""
 
 from server.app import NNServer, create_server
 from server.settings import Settings

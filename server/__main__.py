@@ -80,7 +80,7 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                           default=argparse.SUPPRESS, help="never download; a missing dataset fails the job with what to do")
     parser.add_argument("--open-probes", action=argparse.BooleanOptionalAction, dest="open_probes",
                         default=defaults.open_probes,
-                        help="health and reflection answer without a bearer token")
+                        help="health, reflection and KServe ServerLive/ServerReady answer without a bearer token")
     parser.add_argument("--serving-priority", action=argparse.BooleanOptionalAction, dest="serving_priority",
                         default=defaults.serving_priority,
                         help="training yields to serving: steps pause (at most "

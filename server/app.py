@@ -16,11 +16,15 @@ from threadpoolctl import threadpool_limits
 
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
+from protos import grpc_predict_v2_pb2 as kserve_pb
+from protos import grpc_predict_v2_pb2_grpc as kserve_grpc
 from server import tls
 from server.auth import TokenAuthInterceptor, load_tokens
+from server.dataplane import DataPlane
 from server.datasets import DatasetRegistry, builtin_registry
 from server.interceptors import CallCounter, RpcInterceptor
 from server.jobs import JobManager
+from server.kserve import KServeServicer
 from server.models import ModelStore
 from server.priority import ServingGate
 from server.servicer import NNServiceServicer
@@ -31,7 +35,9 @@ from server.uploads import DatasetStore
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NNService"].full_name  # "nnservice.v1.NNService"
-HEALTH_SERVICES = ("", SERVICE_NAME)
+# "inference.GRPCInferenceService": KServe v2 / the Open Inference Protocol, on the same port
+KSERVE_SERVICE_NAME = kserve_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+HEALTH_SERVICES = ("", SERVICE_NAME, KSERVE_SERVICE_NAME)
 TRAINING_HEALTH = "nnservice.v1.Training"  # whether training jobs can run now (the Dask scheduler reachable)
 JOB_STOP_WAIT = 5.0  # seconds stop() waits for running jobs to reach a stopping point, at least
 # One BLAS thread per call, for serving and training alike (threadpoolctl limits are
@@ -143,8 +149,9 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ])
-    pb_grpc.add_NNServiceServicer_to_server(
-        NNServiceServicer(settings, jobs, ModelRegistry(models, jobs), serving, uploads), server)
+    plane = DataPlane(settings, jobs, ModelRegistry(models, jobs), serving, uploads, draining)
+    pb_grpc.add_NNServiceServicer_to_server(NNServiceServicer(plane), server)
+    kserve_grpc.add_GRPCInferenceServiceServicer_to_server(KServeServicer(plane), server)
     health_servicer = _add_probes(server)
     _report_training(jobs.executor, health_servicer)  # Dask (#16)
     try:
@@ -174,7 +181,7 @@ def _add_probes(server: grpc.Server) -> health.HealthServicer:
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        (SERVICE_NAME, KSERVE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     return health_servicer
 
 

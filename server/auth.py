@@ -11,12 +11,13 @@ from pathlib import Path
 
 import grpc
 
+from server.interceptors import KSERVE_PROBES
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Health and reflection, left open by default so load balancers and grpcurl can probe.
-PROBE_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+# Health, reflection and KServe's live/ready, left open by default so load balancers and grpcurl can probe.
+PROBE_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.", *KSERVE_PROBES)
 _MISSING = ("this server needs a bearer token: send the metadata 'authorization: Bearer <token>' "
             "(nnctl --token or NNSVC_TOKEN; NNClient(token=...))")
 _MALFORMED = "the authorization metadata must read 'Bearer <token>'"

@@ -11,7 +11,6 @@ from nncore.dataformats import FORMATS, MAX_CLASSES
 
 from protos import nn_service_pb2 as pb
 from server.convert import MAX_NAME_CHARS
-from server.datasets import DatasetEntry
 from server.errors import InvalidArgument
 from server.uploads import UploadSpec
 
@@ -81,13 +80,6 @@ def _chunks(requests) -> Iterator[bytes | str]:
                 raise InvalidArgument("the sha256 message must be the last of the upload")
             return
         yield request.chunk
-
-
-def builtin_meta(entry: DatasetEntry) -> dict:
-    """A built-in registry entry shaped like an uploaded dataset's dataset.json."""
-    return {"name": entry.name, "source": "builtin", "input_shape": list(entry.input_shape),
-            "classes": entry.classes, "class_names": list(entry.class_names),
-            "train_size": entry.train_size, "test_size": entry.test_size, "dtype": "uint8"}
 
 
 def dataset_to_info(meta: dict) -> pb.DatasetInfo:

@@ -12,8 +12,10 @@ import grpc
 
 log = logging.getLogger("server.rpc")
 
+# KServe v2's own probes: ServerReady must answer (false) while draining, like health.
+KSERVE_PROBES = ("/inference.GRPCInferenceService/ServerLive", "/inference.GRPCInferenceService/ServerReady")
 # Probes and tooling keep working while draining, so they can see NOT_SERVING.
-_ALWAYS_OPEN = ("/grpc.health.v1.", "/grpc.reflection.")
+_ALWAYS_OPEN = ("/grpc.health.v1.", "/grpc.reflection.", *KSERVE_PROBES)
 _DRAINING = "the server is shutting down; retry on another instance or after it restarts"
 
 
@@ -39,7 +41,7 @@ class CallCounter:
 
 
 class RpcInterceptor(grpc.ServerInterceptor):
-    """Counts and logs RPCs and refuses NNService RPCs once `draining` is set.
+    """Counts and logs RPCs and refuses all but the probes (UNAVAILABLE) once `draining` is set.
 
     A call gets a log line (INFO) if it failed or a unary call took `slow_ms` or longer; every
     call gets one at DEBUG. Streams (WatchJob) are long by nature and never count as slow.

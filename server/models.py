@@ -95,8 +95,7 @@ class ModelStore:
 
     def page(self, page_size: int, after: str) -> tuple[list[dict], str]:
         """Models newest first, starting after the model id `after` ("" = from the start)."""
-        with self._lock:
-            metas = sorted(self._index.values(), key=lambda m: (m["created"], m["model_id"]), reverse=True)
+        metas = self._newest_first()
         start = 0
         if after:
             ids = [m["model_id"] for m in metas]
@@ -107,6 +106,15 @@ class ModelStore:
         chunk = metas[start:start + page_size]
         more = start + page_size < len(metas)
         return chunk, (chunk[-1]["model_id"] if more and chunk else "")
+
+    def ids(self) -> list[str]:
+        """Every model id found: the indexed ones newest first, then those with damaged metadata."""
+        return [m["model_id"] for m in self._newest_first()] + sorted(set(self._unreadable) - set(self._index))
+
+    def _newest_first(self) -> list[dict]:
+        """The indexed models' metadata, newest first."""
+        with self._lock:
+            return sorted(self._index.values(), key=lambda m: (m["created"], m["model_id"]), reverse=True)
 
     def cached(self, model_id: str) -> Predictor | None:
         """The loaded model if it is in memory (the hot path: one dict lookup)."""

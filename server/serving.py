@@ -58,6 +58,10 @@ class ModelRegistry:
         """A page of model metadata, newest first, and the token of the next page."""
         return self._models.page(min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE), page_token)
 
+    def ids(self) -> list[str]:
+        """Every model id the store knows, servable or damaged, newest first."""
+        return self._models.ids()
+
     def _missing(self, model_id: str) -> None:
         """Raise the right error for an id without a model."""
         damaged = self._models.unreadable(model_id)

@@ -64,7 +64,7 @@ class Settings:
     auth_tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     """Bearer tokens, comma-separated; environment only, to keep them out of `ps` (NNSVC_AUTH_TOKENS)."""
     open_probes: bool = True
-    """Health and reflection answer without a token, for probes and grpcurl (NNSVC_OPEN_PROBES)."""
+    """Health, reflection and KServe live/ready answer without a token, for probes and grpcurl (NNSVC_OPEN_PROBES)."""
     serving_priority: bool = True
     """Training yields to serving: steps pause while Predicts are in flight, and job threads run
     SCHED_IDLE, using only CPU nothing else wants (NNSVC_SERVING_PRIORITY)."""

@@ -46,16 +46,16 @@ class Batch(NamedTuple):
         return self.x.dtype == np.uint8
 
 
-def _rows(tensor: pb.Tensor, spec: InputSpec, max_rows: int) -> int:
-    """Check the shape against the model's and return the number of rows N."""
-    shape = tuple(tensor.shape)
+def batch_rows(tensor_shape, spec: InputSpec, max_rows: int) -> int:
+    """Check a request's input shape (any protocol's) against the model's; the number of rows N."""
+    shape = tuple(tensor_shape)
     if len(shape) < 2 or (shape[1:] != spec.input_shape and shape[1:] != (spec.features,)):
         raise InvalidArgument(f"input shape must be {spec.shapes_text} for this model; got {list(shape)}")
     rows = shape[0]
     if rows < 1:
         raise InvalidArgument(f"input batch is empty: shape {list(shape)}; send 1 to {max_rows} rows")
     if rows > max_rows:
-        raise InvalidArgument(f"input has {rows} rows; at most {max_rows} are allowed per Predict")
+        raise InvalidArgument(f"input has {rows} rows; at most {max_rows} are allowed per request")
     return rows
 
 
@@ -68,7 +68,7 @@ def decode_input(tensor: pb.Tensor, spec: InputSpec, max_rows: int) -> Batch:
     if (len(raw) == features and tensor.dtype == pb.DTYPE_UINT8 and tensor.shape in spec.one_row_shapes
             and not tensor.float_data):
         return Batch(np.ndarray((1, features), np.uint8, raw), False)
-    rows = _rows(tensor, spec, max_rows)
+    rows = batch_rows(tensor.shape, spec, max_rows)
     n_floats = len(tensor.float_data)
     if n_floats and raw:
         raise InvalidArgument("input must carry exactly one of float_data or raw_data, not both")
@@ -86,7 +86,7 @@ def decode_input(tensor: pb.Tensor, spec: InputSpec, max_rows: int) -> Batch:
     if itemsize == 1:  # pixels: a view of the message bytes; the model's W1 is pre-scaled by 1/255
         return Batch(np.frombuffer(raw, dtype=np.uint8).reshape(rows, features), False)
     x = np.frombuffer(raw, dtype="<f4").reshape(rows, features)
-    _check_finite(x)
+    check_finite(x)
     return Batch(x, False)
 
 
@@ -98,11 +98,11 @@ def _from_floats(tensor: pb.Tensor, rows: int, features: int, n_floats: int) -> 
         raise InvalidArgument(f"float_data has {n_floats} values; shape "
                               f"{list(tensor.shape)} needs {rows * features}")
     x = np.asarray(tensor.float_data, dtype=np.float32).reshape(rows, features)
-    _check_finite(x)
+    check_finite(x)
     return x
 
 
-def _check_finite(x: np.ndarray) -> None:
+def check_finite(x: np.ndarray) -> None:
     """Reject NaN, Inf and absurd magnitudes (two reductions, no temporary array)."""
     low, high = float(x.min()), float(x.max())  # NaN propagates through min/max
     if not (-MAX_ABS_INPUT <= low and high <= MAX_ABS_INPUT):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADINGS = ("Latency, batch 1", "Throughput", "Latency vs concurrency", "Bulk Predict",
-            "Predict while training", "Peak RSS", "Targets")
-TARGETS = 16  # rows in the "Targets" section: every target of issue 7, with its figure
+            "Predict while training", "Peak RSS", "Targets", "KServe v2 ModelInfer vs Predict")
+TARGETS = 19  # rows in the "Targets" section: every target of issues 7 and 14, with its figure
 
 
 def test_quick_benchmark_prints_every_section_and_writes_its_plot(tmp_path, mnist_dir):

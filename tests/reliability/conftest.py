@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from server import Settings
+from tests.conftest import start_server
 from tests.reliability.reliability_testutils import FIGURES, copy_model
+
+# Small limits for the fuzz tests' servers, so fuzzed Trains stay cheap.
+FUZZ_LIMITS = dict(max_concurrent_jobs=1, max_queued_jobs=2, max_hidden_size=64, max_epochs=3,
+                   max_message_bytes=2 * 1024 * 1024, max_predict_rows=1000, grpc_workers=8,
+                   shutdown_grace=2.0)
 
 
 @pytest.fixture
@@ -20,6 +27,16 @@ def server_with_model(make_server, trained_model, tmp_path):
         return make_server(state_dir=state_dir, **overrides), model_id
 
     return factory
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory, trained_model, mnist_dir, mnist_cache):
+    """One server per fuzz module (fresh state), holding a copy of the shared model; (server, model id)."""
+    state_dir = tmp_path_factory.mktemp("fuzz")
+    model_id = copy_model(trained_model, state_dir)
+    running = start_server(Settings(state_dir=state_dir, mnist_dir=mnist_dir, **FUZZ_LIMITS), mnist_cache)
+    yield running, model_id
+    running.stop(0)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -9,16 +9,13 @@ import os
 import time
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
-from server import Settings
-from tests.conftest import start_server
 from tests.reliability.fuzz_strategies import requests
-from tests.reliability.reliability_testutils import copy_model, record_figure
+from tests.reliability.reliability_testutils import record_figure
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +23,6 @@ DOCUMENTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusC
               grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.RESOURCE_EXHAUSTED}
 # NNSVC_FUZZ_EXAMPLES=50000 for a longer hunt; the default keeps the CI run near 10 seconds.
 MAX_EXAMPLES = int(os.environ.get("NNSVC_FUZZ_EXAMPLES", "4000"))
-FUZZ_LIMITS = dict(max_concurrent_jobs=1, max_queued_jobs=2, max_hidden_size=64, max_epochs=3,
-                   max_message_bytes=2 * 1024 * 1024, max_predict_rows=1000, grpc_workers=8,
-                   shutdown_grace=2.0)
-
-
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory, trained_model, mnist_dir, mnist_cache):
-    """One server for every fuzzed case, holding a copy of the shared model."""
-    state_dir = tmp_path_factory.mktemp("fuzz")
-    model_id = copy_model(trained_model, state_dir)
-    running = start_server(Settings(state_dir=state_dir, mnist_dir=mnist_dir, **FUZZ_LIMITS), mnist_cache)
-    yield running, model_id
-    running.stop(0)
 
 
 def _call(stub, rpc: str, request) -> tuple[grpc.StatusCode, object]:

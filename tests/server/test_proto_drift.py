@@ -18,5 +18,5 @@ def test_committed_stubs_match_the_proto(tmp_path):
     for path in written:
         committed = PROTOS / path.name
         assert path.read_bytes() == committed.read_bytes(), (
-            f"protos/{path.name} is out of date with protos/nn_service.proto: "
+            f"protos/{path.name} is out of date with its .proto: "
             "run `python -m protos.generate` and commit the result")

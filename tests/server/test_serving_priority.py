@@ -82,6 +82,7 @@ def test_predict_holds_the_gate_while_it_runs_and_releases_it_when_it_fails():
 
     from protos import nn_service_pb2 as pb
     from server.errors import NotFound
+    from server.dataplane import DataPlane
     from server.servicer import NNServiceServicer
     from server.settings import Settings
     from server.tensors import InputSpec
@@ -96,7 +97,7 @@ def test_predict_holds_the_gate_while_it_runs_and_releases_it_when_it_fails():
                 raise NotFound("no such model")
             return type("Model", (), {"predict_one": lambda self, x: (0, [0.1] * 10)})(), InputSpec((28, 28))
 
-    servicer = NNServiceServicer(Settings(), jobs=None, models=Models(), serving=gate)
+    servicer = NNServiceServicer(DataPlane(Settings(), jobs=None, models=Models(), serving=gate))
     tensor = pb.Tensor(shape=[1, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(784))
     answer = servicer.Predict(pb.PredictRequest(model_id="m", input=tensor), _Context())
     assert list(answer.classes) == [0]
