@@ -18,14 +18,16 @@ COPY protos ./protos
 COPY nncore ./nncore
 COPY server ./server
 COPY client ./client
-# A regular (non-editable) install with only the `fast` extra: no pytest, grpcio-tools or
-# plotting libraries. `fast` (numba) is there because training is the service's heavy work:
-# its fused kernels make an Adam update 4-6x faster (docs/performance.md) for about 210 MB of
-# numba + llvmlite; the venv is read-only to the server, so each server process compiles the
-# kernels (about 1 s) on its first training job. setuptools only lives in pip's temporary
-# build environment; pip itself is dropped so the runtime venv holds nothing but the service
-# and what it imports.
-RUN /opt/venv/bin/pip install '.[fast]' \
+# A regular (non-editable) install with the `fast`, `dask` and `onnx` extras only: no pytest,
+# grpcio-tools or plotting libraries. `fast` (numba) is there because training is the
+# service's heavy work: its fused kernels make an Adam update 4-6x faster (docs/performance.md)
+# for about 210 MB of numba + llvmlite; the venv is read-only to the server, so each server
+# process compiles the kernels (about 1 s) on its first training job. `dask` (distributed)
+# lets the same image run the server, a Dask scheduler and Dask workers (compose profile
+# "dask"). `onnx` makes `nnctl model export ID --format onnx` work against the image (without
+# it the server answers FAILED_PRECONDITION). setuptools only lives in pip's temporary build environment; pip itself is dropped
+# so the runtime venv holds nothing but the service and what it imports.
+RUN /opt/venv/bin/pip install '.[fast,dask,onnx]' \
  && /opt/venv/bin/python -m pip uninstall --yes pip setuptools wheel
 
 # ---- runtime: the venv (MNIST inside it, in nncore/data/mnist), a non-root user, two volumes ----

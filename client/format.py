@@ -60,7 +60,7 @@ def job_detail(job: JobStatus) -> str:
                      f"step {job.iteration}/{job.total_iterations}"),
         ("loss", f"{job.loss:.4f}" if job.loss else ""),
         ("eta", f"{job.eta_seconds:.0f}s" if job.eta_seconds > 0 else ""),
-        ("model", job.model_id), ("error", job.error),
+        ("model", job.model_id), ("error", job.error), ("note", job.note),
         ("created", when(job.create_time)), ("started", when(job.start_time)), ("ended", when(job.end_time)),
         ("config", _config_line(config) if config else ""),
     ])

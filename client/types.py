@@ -112,6 +112,7 @@ class JobStatus:
     error: str
     model_id: str
     config: Optional[TrainingConfig]
+    note: str = ""  # e.g. "worker ... was lost mid-job; resumed from epoch 3 on worker ..."
 
     @classmethod
     def from_proto(cls, m: pb.JobStatus) -> "JobStatus":
@@ -125,6 +126,7 @@ class JobStatus:
             end_time=_time(m, "end_time"), eta_seconds=m.eta_seconds, error=m.error,
             model_id=m.model_id,
             config=TrainingConfig.from_proto(m.config) if m.HasField("config") else None,
+            note=m.note,
         )
 
     @property

@@ -56,6 +56,11 @@ _FLAGS = {
                                               "like a failed one; every other call only at DEBUG"),
     "--log-format": ("log_format", str, "text, or json: one JSON object per line (time, level, "
                                         "logger, message, and fields such as method, code, ms)"),
+    # training on a Dask cluster (#16)
+    "--executor": ("executor", str, "where jobs train: thread (this server) or dask (a Dask cluster: "
+                                    "pip install 'nnservice[dask]')"),
+    "--dask-scheduler": ("dask_scheduler", str, "with --executor dask, the scheduler's address, e.g. "
+                                                "tcp://scheduler:8786; workers share --state-dir"),
 }
 
 

@@ -38,6 +38,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NNService"].full_name  # "nnservi
 # "inference.GRPCInferenceService": KServe v2 / the Open Inference Protocol, on the same port
 KSERVE_SERVICE_NAME = kserve_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 HEALTH_SERVICES = ("", SERVICE_NAME, KSERVE_SERVICE_NAME)
+TRAINING_HEALTH = "nnservice.v1.Training"  # whether training jobs can run now (the Dask scheduler reachable)
 JOB_STOP_WAIT = 5.0  # seconds stop() waits for running jobs to reach a stopping point, at least
 # One BLAS thread per call, for serving and training alike (threadpoolctl limits are
 # process-wide): gRPC workers and job threads already run in parallel on the 2 cores, and a
@@ -152,6 +153,7 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     pb_grpc.add_NNServiceServicer_to_server(NNServiceServicer(plane), server)
     kserve_grpc.add_GRPCInferenceServiceServicer_to_server(KServeServicer(plane), server)
     health_servicer = _add_probes(server)
+    _report_training(jobs.executor, health_servicer)  # Dask (#16)
     try:
         port = (server.add_secure_port(address, credentials) if credentials is not None
                 else server.add_insecure_port(address))
@@ -181,6 +183,16 @@ def _add_probes(server: grpc.Server) -> health.HealthServicer:
     reflection.enable_server_reflection(
         (SERVICE_NAME, KSERVE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     return health_servicer
+
+
+def _report_training(executor, health_servicer: health.HealthServicer) -> None:
+    """Health service TRAINING_HEALTH: SERVING while jobs can be dispatched; NOT_SERVING while
+    the executor cannot (the Dask scheduler unreachable): Predict and the rest still serve."""
+    def on_status(status: str) -> None:
+        health_servicer.set(TRAINING_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING if status
+                            else health_pb2.HealthCheckResponse.SERVING)
+    executor.on_status = on_status
+    on_status(executor.status())
 
 
 def _interceptors(settings: Settings, draining: threading.Event,

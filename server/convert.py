@@ -166,7 +166,7 @@ def job_to_status(job: JobRecord) -> pb.JobStatus:
         loss=job.loss if math.isfinite(job.loss) else 0.0,
         history=[epoch_to_proto(r) for r in job.history],
         eta_seconds=0.0 if job.finished else job.eta_seconds, error=job.error,
-        model_id=job.model_id, config=config_to_proto(job.config))
+        model_id=job.model_id, config=config_to_proto(job.config), note=job.note)
     _timestamp(status.create_time, job.created)
     _timestamp(status.start_time, job.started)
     _timestamp(status.end_time, job.ended)

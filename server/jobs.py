@@ -1,17 +1,16 @@
-"""JobManager: queues training jobs on its own thread pool, tracks them, and lets clients watch."""
+"""JobManager: queues training jobs on an executor (threads or Dask), tracks them, and lets clients watch."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from server.datasets import DatasetRegistry
+from server.executor import make_executor
 from server.errors import (FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted,
                            Unavailable)
 from server.ids import check_id, new_job_id
@@ -28,14 +27,6 @@ log = logging.getLogger(__name__)
 WATCH_POLL_SECONDS = 0.25  # how often a waiting watcher checks that its client is still there
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-# Job threads run this much nicer than RPC threads (Linux nice is per thread), so a busy core
-# goes to Predict first: with two jobs training, Predict p99 fell from ~10 ms to ~5 ms (medians
-# of three A/B runs; nice 19 was no better, and training then starves under other load).
-JOB_NICENESS = 10
-# With serving priority on, job threads are also SCHED_IDLE: a nice value only shrinks their
-# share, and a waking RPC thread may still wait a scheduler slice (milliseconds) for a core a job
-# holds; the kernel preempts a SCHED_IDLE thread at once. Predict p99 with two jobs training went
-# from 3.5-4.3x to 1.8-3.0x its idle p99 (docs/performance.md, "Serving", session 2).
 
 
 class JobManager:
@@ -51,11 +42,9 @@ class JobManager:
         self._closing = False
         self._checkpoints = CheckpointStore(state_dir / "jobs")
         self._store = open_job_store(state_dir / "jobs.sqlite3", models, self._checkpoints)
+        self._executor = make_executor(settings, datasets, serving)
         self._runner = JobRunner(self._store, self._checkpoints, models, datasets,
-                                 on_done=self._forget, serving=serving)
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.max_concurrent_jobs, thread_name_prefix="nnsvc-job",
-            initializer=_yield_to_rpcs, initargs=(serving is not None and serving.enabled,))
+                                 on_done=self._forget, executor=self._executor)
         self._watchers = threading.BoundedSemaphore(max(1, settings.grpc_workers - 2))
         self._watching = 0  # streams inside watch(), guarded by _lock
         self._models = models
@@ -93,7 +82,12 @@ class JobManager:
         done, pending = concurrent.futures.wait(running, timeout=timeout)
         if pending:
             log.warning("%d job(s) did not stop within %.1fs", len(pending), timeout)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
+
+    @property
+    def executor(self):
+        """Where jobs run (server.executor.JobExecutor): its name and status() are for health and logs."""
+        return self._executor
 
     def close(self) -> None:
         """Close the job database (after shutdown() and after the last RPC)."""
@@ -263,20 +257,6 @@ class JobManager:
             return self.get(job_id).state
         except NotFound:
             return None
-
-
-def _yield_to_rpcs(idle: bool = False) -> None:
-    """Executor initializer: lower this job thread's CPU priority by JOB_NICENESS and, if `idle`,
-    make it SCHED_IDLE (Linux only; the calls apply to the calling thread there)."""
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere PRIO_PROCESS would mean the whole process, RPC threads included
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + JOB_NICENESS))
-        if idle:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except OSError as exc:  # e.g. a sandbox that forbids it: train at the normal priority
-        log.debug("cannot lower the priority of job thread %d: %s", tid, exc)
 
 
 def _parse_token(token: str) -> int | None:

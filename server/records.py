@@ -36,6 +36,7 @@ class JobRecord:
     eta_seconds: float = 0.0
     error: str = ""
     model_id: str = ""
+    note: str = ""  # what happened to it besides its state (e.g. resumed after a Dask worker was lost)
 
     @property
     def progress(self) -> float:

@@ -8,11 +8,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from nncore.training import Progress, TrainConfig, TrainState, build_network, train
+from nncore.training import Progress, TrainConfig, TrainState
 
 from server.datasets import DatasetRegistry
+from server.executor import JobExecutor, TrainWork
 from server.models import ModelStore
-from server.priority import ServingGate
 from server.records import (CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING, SUCCEEDED, JobRecord)
 from server.store import CheckpointError, CheckpointStore, JobStore
 
@@ -86,14 +86,14 @@ class _Eta:
 
 
 class JobRunner:
-    """Executes jobs on executor threads and records every change in the job store."""
+    """Runs each job's lifecycle (its training on the executor) and records every change in the job store."""
 
     def __init__(self, store: JobStore, checkpoints: CheckpointStore, models: ModelStore,
                  datasets: DatasetRegistry, on_done: Callable[[ActiveJob], None],
-                 serving: ServingGate | None = None) -> None:
+                 executor: JobExecutor) -> None:
         self._store, self._checkpoints, self._models = store, checkpoints, models
         self._datasets, self._on_done = datasets, on_done
-        self._serving = serving or ServingGate(enabled=False)
+        self._executor = executor
 
     def __repr__(self) -> str:
         return f"JobRunner({self._store!r})"
@@ -145,31 +145,27 @@ class JobRunner:
         return True
 
     def _train(self, job: ActiveJob):
-        """Load the data and run nncore.train with progress, cancellation and checkpoints."""
+        """Hand the job's training to the executor, with progress, cancellation and notes."""
         record = job.record
-        config = TrainConfig.from_dict({k: v for k, v in record.config.items() if k != "dataset"})
-        entry = self._datasets.entry(record.config["dataset"])
-        data = self._datasets.get(entry.name)
-        net = build_network(config, entry.input_size, entry.classes)  # the output size is the entry's
         eta = _Eta()
+        work = TrainWork(job_id=record.job_id, config=dict(record.config),
+                         entry=self._datasets.entry(record.config["dataset"]), resume=job.resume,
+                         on_progress=lambda p: self._progress(job, p, eta), should_stop=job.should_stop,
+                         on_note=lambda text, history=None: self.note(job, text, history),
+                         job={"name": record.name, "config": record.config, "created": record.created})
+        return self._executor.train(work)
 
-        def on_epoch_end(state: TrainState) -> None:
-            try:
-                self._checkpoints.save(record.job_id, state.epoch, state.arrays(), state.meta(),
-                                       job={"name": record.name, "config": record.config,
-                                            "created": record.created})
-            except OSError as exc:  # full or read-only state dir: say where, and what to do
-                raise OSError(f"cannot write the epoch {state.epoch} checkpoint under "
-                              f"{self._checkpoints.root}: {exc.strerror or exc}; free space or fix "
-                              "the permissions of the state directory, then submit the job again") from exc
-
-        def should_stop() -> bool:  # polled before every step: serving goes first
-            self._serving.wait_turn()
-            return job.should_stop()
-
-        return train(config, data.x_train, data.t_train, data.x_test, data.t_test, net=net,
-                     on_progress=lambda p: self._progress(job, p, eta), should_stop=should_stop,
-                     on_epoch_end=on_epoch_end, resume=job.resume)
+    def note(self, job: ActiveJob, text: str, history: list[dict] | None = None) -> None:
+        """Say in the job's record what happened to it (a worker lost, the scheduler away), and log
+        it; `history`: training started again from a checkpoint with these epoch records."""
+        with job.changed:
+            job.record.note = text
+            if history is not None:  # the reports of a lost worker may be ahead of, or behind, it
+                job.record.history = list(history)
+            job.bump()
+            stamped = job.stamped()
+        log.warning("job %s: %s", job.record.job_id, text)
+        self._write(job, *stamped)
 
     def _progress(self, job: ActiveJob, p: Progress, eta: _Eta) -> None:
         """Called every iteration: update the record; notify and persist at a bounded rate."""

@@ -18,6 +18,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+EXECUTORS = ("thread", "dask")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,12 @@ class Settings:
     log_format: str = "text"
     """Log lines as `text` or `json` (one JSON object per line, for log collectors) (NNSVC_LOG_FORMAT)."""
 
+    # --- training on a Dask cluster (#16) ---
+    executor: str = "thread"
+    """Where jobs train: "thread" (this server's own threads) or "dask" (NNSVC_EXECUTOR)."""
+    dask_scheduler: str = ""
+    """The Dask scheduler's address, e.g. tcp://scheduler:8786; needed with executor=dask (NNSVC_DASK_SCHEDULER)."""
+
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
         object.__setattr__(self, "state_dir", Path(self.state_dir))
@@ -114,6 +121,7 @@ class Settings:
         _check_range("max_parameters", self.max_parameters, 1, 10**12)
         for name in ("max_upload_bytes", "max_dataset_bytes"):  # uploaded datasets (#13)
             _check_range(name, getattr(self, name), 1024, 2**62)
+        self._check_executor()  # Dask (#16)
         if not self.host:
             raise ValueError("host must not be empty (e.g. 0.0.0.0 or 127.0.0.1)")
         if self.log_level not in _LOG_LEVELS:
@@ -155,6 +163,15 @@ class Settings:
         if not all(isinstance(t, str) and t and not re.search(r"[\s,]", t) for t in tokens):
             raise ValueError("auth_tokens must be non-empty strings without spaces or commas")
         object.__setattr__(self, "auth_tokens", tokens)
+
+    def _check_executor(self) -> None:
+        """executor is thread or dask; dask needs a scheduler address (#16)."""
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.executor == "dask" and not re.fullmatch(r"(tcp|tls|ucx|inproc)://\S+", self.dask_scheduler):
+            raise ValueError("executor=dask needs dask_scheduler, the scheduler's address such as "
+                             f"tcp://scheduler:8786 (--dask-scheduler / NNSVC_DASK_SCHEDULER); got "
+                             f"{self.dask_scheduler!r}")
 
     @property
     def datasets_dir(self) -> Path:

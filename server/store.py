@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
 """
-_PROGRESS = ("epoch", "total_epochs", "iteration", "total_iterations", "loss", "eta_seconds")
+_PROGRESS = ("epoch", "total_epochs", "iteration", "total_iterations", "loss", "eta_seconds",
+             "note")  # note: in the progress JSON, so no schema change (older rows lack it)
 _COLUMNS = "job_id, name, state, config, created, started, ended, progress, history, error, model_id"
 
 

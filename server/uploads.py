@@ -8,6 +8,7 @@ no dataset behind (leftovers are removed on the next start).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -149,15 +150,7 @@ class DatasetStore:
 
     def meta(self, name: str) -> dict:
         """One dataset's metadata; NOT_FOUND if there is none."""
-        check_id(name, "dataset name")
-        path = self.root / name / META_FILE
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
-            raise NotFound(f"no uploaded dataset named {name!r} (ListDatasets shows them)") from None
-        except (OSError, ValueError) as exc:
-            raise DataLoss(f"dataset {name!r}: {path} is unreadable ({exc}); delete the dataset "
-                           "and upload it again") from None
+        return read_meta(self.root, name)
 
     def attach(self, registry: DatasetRegistry) -> None:
         """Register every stored dataset in `registry`, and each new upload from now on."""
@@ -172,7 +165,9 @@ class DatasetStore:
         """The registry entry of a stored dataset (its arrays are read on first use)."""
         name = meta["name"]
         names = meta.get("class_names") or [str(c) for c in range(meta["classes"])]
-        return DatasetEntry(name=name, loader=lambda: self.arrays(name), input_shape=meta["input_shape"],
+        # A plain function of paths, not of this store: a Dask worker runs it too (on the shared state dir).
+        return DatasetEntry(name=name, loader=functools.partial(read_arrays, self.root, name),
+                            input_shape=meta["input_shape"],
                             class_names=names, train_size=meta["train_size"], test_size=meta["test_size"],
                             source=f"uploaded {meta.get('format', '')} file", builtin=False)
 
@@ -197,15 +192,33 @@ class DatasetStore:
     def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The dataset's (x_train, t_train, x_test, t_test), read and checked again (the registry
         loads each dataset once and shares it read-only)."""
-        meta = self.meta(name)
-        path = self.root / name / DATA_FILE
-        if file_sha256(path) != meta["data_sha256"]:
-            raise DataLoss(f"dataset {name!r}: {path} fails its checksum; upload the dataset again")
-        try:  # nncore's reader: the same checks as at upload, no pickle
-            parsed = load_dataset_file(path, "npz", max_bytes=path.stat().st_size)
-        except ValueError as exc:
-            raise DataLoss(f"dataset {name!r}: {path} is unusable ({exc}); upload the dataset again") from None
-        return parsed.x_train, parsed.t_train, parsed.x_test, parsed.t_test
+        return read_arrays(self.root, name)
+
+
+def read_meta(root: Path, name: str) -> dict:
+    """The metadata of the dataset uploaded under `root`; NOT_FOUND if there is none."""
+    check_id(name, "dataset name")
+    path = root / name / META_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(f"no uploaded dataset named {name!r} (ListDatasets shows them)") from None
+    except (OSError, ValueError) as exc:
+        raise DataLoss(f"dataset {name!r}: {path} is unreadable ({exc}); delete the dataset "
+                       "and upload it again") from None
+
+
+def read_arrays(root: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays of the dataset uploaded under `root`, checked against its recorded sha256."""
+    meta = read_meta(root, name)
+    path = root / name / DATA_FILE
+    if file_sha256(path) != meta["data_sha256"]:
+        raise DataLoss(f"dataset {name!r}: {path} fails its checksum; upload the dataset again")
+    try:  # nncore's reader: the same checks as at upload, no pickle
+        parsed = load_dataset_file(path, "npz", max_bytes=path.stat().st_size)
+    except ValueError as exc:
+        raise DataLoss(f"dataset {name!r}: {path} is unusable ({exc}); upload the dataset again") from None
+    return parsed.x_train, parsed.t_train, parsed.x_test, parsed.t_test
 
 
 def _write_dataset(work: Path, raw: Path, spec: UploadSpec, parsed, size: int, digest: str) -> dict:

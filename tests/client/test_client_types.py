@@ -26,6 +26,7 @@ def _status_message(state=pb.JOB_STATE_RUNNING) -> pb.JobStatus:
     message = pb.JobStatus(
         job_id="0123456789abcdef", name="demo", state=state, progress=0.5, epoch=1, total_epochs=2,
         iteration=50, total_iterations=100, loss=0.31, eta_seconds=4.5, config=_config_message(),
+        note="worker tcp://a:1 was lost mid-job; resumed from epoch 1 on worker tcp://b:2",
         history=[pb.EpochMetrics(epoch=1, loss=0.4, train_accuracy=0.9, test_accuracy=0.88, seconds=1.5)],
     )
     message.create_time.FromDatetime(CREATED)
@@ -41,6 +42,7 @@ def test_job_status_carries_every_field_with_python_types():
     assert status.create_time == CREATED and status.create_time.tzinfo is not None
     assert status.start_time is None and status.end_time is None
     assert status.config.seed == 2**40 + 7 and status.config.lr_schedule == "cosine"
+    assert status.note.startswith("worker tcp://a:1 was lost")
     assert not status.done
 
 

@@ -40,11 +40,12 @@ class Compose:
                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc.stdout
 
-    def container(self) -> str:
-        """The name of the project's one container."""
-        names = _podman("ps", "-a", "--filter", f"label=io.podman.compose.project={self.name}",
+    def container(self, service: str = "") -> str:
+        """The name of the project's one container (of `service`, if given)."""
+        only = ["--filter", f"label=com.docker.compose.service={service}"] if service else []
+        names = _podman("ps", "-a", "--filter", f"label=io.podman.compose.project={self.name}", *only,
                         "--format", "{{.Names}}").split()
-        assert len(names) == 1, f"expected one container in {self.name}, found {names}"
+        assert len(names) == 1, f"expected one container in {self.name} {service}, found {names}"
         return names[0]
 
     def volumes(self) -> list[str]:
@@ -95,14 +96,22 @@ def wait_serving(target: str, compose: Compose, timeout: float = 120.0) -> pb_gr
 def train_and_wait(stub: pb_grpc.NNServiceStub, compose: Compose, timeout: float = 300.0) -> str:
     """Train a small job and wait for it; its model id, or an error with the status and logs."""
     reply = stub.Train(pb.TrainRequest(hidden_size=32, epochs=1, seed=1), timeout=30)
-    deadline = time.monotonic() + timeout
-    status = reply.status
-    while status.state not in ENDED and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = stub.GetStatus(pb.GetStatusRequest(job_id=reply.job_id), timeout=10)
+    status = wait_status(stub, reply.job_id, lambda s: s.state in ENDED, compose, timeout)
     assert status.state == pb.JOB_STATE_SUCCEEDED, f"job ended as {status}; logs:\n{compose.logs()}"
     assert status.model_id == reply.job_id
     return status.model_id
+
+
+def wait_status(stub: pb_grpc.NNServiceStub, job_id: str, done, compose: Compose,
+                timeout: float = 300.0) -> pb.JobStatus:
+    """Poll GetStatus until done(status); that status, or an error with the logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = stub.GetStatus(pb.GetStatusRequest(job_id=job_id), timeout=10)
+        if done(status):
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not get there in {timeout:.0f} s: {status}; logs:\n{compose.logs()}")
 
 
 def load_test_images(mnist_dir: str | Path, count: int) -> tuple[np.ndarray, np.ndarray]:

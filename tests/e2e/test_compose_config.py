@@ -13,7 +13,7 @@ from walkthrough import ROOT
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Variables that change what the file resolves to; cleared so the defaults are tested.
 _OURS = ("NNSVC_PORT", "NNSVC_DATA_HOST_DIR", "NNSVC_MNIST_DIR", "NNSVC_IMAGE", "BASE_IMAGE",
-         "NNSVC_ALLOW_DOWNLOAD")
+         "NNSVC_ALLOW_DOWNLOAD", "NNSVC_EXECUTOR")
 
 
 @pytest.fixture
@@ -59,3 +59,14 @@ def test_variables_move_the_port_and_bind_a_local_data_folder(compose, tmp_path)
     assert "nnservice-data:/var/lib/nnservice-data" not in text
     assert "NNSVC_MNIST_DIR: /var/lib/nnservice-data/mnist" in text
     assert "BASE_IMAGE: localhost/debian-python:bookworm" in text
+
+
+def test_the_dask_profile_adds_a_scheduler_and_two_workers_sharing_the_state_volume(compose):  # (#16)
+    """The profile: the scheduler and two TRAIN=1 workers that mount the server's state volume,
+    and NNSVC_EXECUTOR=dask points the server at them (compose v1 lists profiled services too)."""
+    text = compose("--profile", "dask", "config", NNSVC_EXECUTOR="dask")
+    services = compose("--profile", "dask", "config", "--services").split()
+    assert sorted(services) == ["dask-scheduler", "dask-worker-1", "dask-worker-2", "nnservice"]
+    assert text.count("profiles:") == 3 and text.count("- TRAIN=1") == 2 and text.count("- --nthreads") == 2
+    assert text.count("nnservice-state:/var/lib/nnservice:rw") == 3  # the server and both workers
+    assert "NNSVC_EXECUTOR: dask" in text and "NNSVC_DASK_SCHEDULER: tcp://dask-scheduler:8786" in text

@@ -11,7 +11,8 @@ import uuid
 import numpy as np
 import pytest
 
-from container_tools import Compose, free_port, load_test_images, train_and_wait, wait_serving
+from container_tools import (ENDED, Compose, free_port, load_test_images, train_and_wait, wait_serving,
+                             wait_status)
 from protos import nn_service_pb2 as pb
 from walkthrough import ROOT
 
@@ -110,3 +111,46 @@ def test_compose_up_train_predict_restart_keeps_the_model(compose, mnist_dir):
 
     compose.run("down", "-v")
     assert compose.volumes() == []
+
+
+# Run in the server's container (on the compose network): the name of the Dask worker that is
+# running the job whose id is argv[1].
+_WORKER_OF_JOB = ("import sys; from distributed import Client; "
+                  "c = Client('tcp://dask-scheduler:8786', timeout=30); "
+                  "names = {a: w['name'] for a, w in c.scheduler_info()['workers'].items()}; "
+                  "print(*(names[a] for a, keys in c.processing().items() if any(sys.argv[1] in str(k) for k in keys)))")
+
+
+@pytest.fixture
+def dask_compose(image):
+    """The compose project with the profile "dask": the server, a scheduler, two workers."""
+    env = {"BASE_IMAGE": BASE_IMAGE, "NNSVC_IMAGE": image, "NNSVC_PORT": str(free_port()),
+           "NNSVC_ALLOW_DOWNLOAD": "false", "NNSVC_EXECUTOR": "dask"}
+    project = Compose(_podman_compose(), f"nnsvc-dask-{uuid.uuid4().hex[:8]}", env)
+    try:
+        yield project
+    finally:
+        project.run("--profile", "dask", "down", "-v", check=False)
+
+
+def test_dask_profile_a_worker_stopped_midway_and_the_job_still_succeeds(dask_compose):
+    """Train through the server onto the workers; stop the job's worker after its first
+    checkpoint; the other worker resumes it and the job succeeds with every epoch."""
+    compose = dask_compose
+    compose.run("--profile", "dask", "up", "-d")
+    stub = wait_serving(f"127.0.0.1:{compose.env['NNSVC_PORT']}", compose)
+    epochs = 30
+    job_id = stub.Train(pb.TrainRequest(hidden_size=64, epochs=epochs, train_size=20000, eval_size=1000,
+                                        seed=1), timeout=30).job_id
+    status = wait_status(stub, job_id, lambda s: s.epoch >= 2 or s.state in ENDED, compose)
+    assert status.state == pb.JOB_STATE_RUNNING, f"the job should still run: {status}"
+    found = subprocess.run(["podman", "exec", compose.container("nnservice"), "python", "-c",
+                            _WORKER_OF_JOB, job_id], capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr[-3000:]
+    worker = found.stdout.strip()
+    assert worker in ("dask-worker-1", "dask-worker-2"), found.stdout
+    compose.run("--profile", "dask", "stop", worker)
+    status = wait_status(stub, job_id, lambda s: s.state in ENDED, compose)
+    assert status.state == pb.JOB_STATE_SUCCEEDED, f"{status}; logs:\n{compose.logs()}"
+    assert [e.epoch for e in status.history] == list(range(1, epochs + 1))
+    assert "was lost mid-job; resumed from epoch" in status.note

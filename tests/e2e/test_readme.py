@@ -49,7 +49,7 @@ def test_every_setting_has_a_row_with_its_flags_and_default(field):
         assert f"`{flag}`" in flag_cell, f"{variable}: README does not name {flag}"
     default = getattr(Settings(), field)
     shown = _FIRST_CODE.search(default_cell)
-    if default is None or default == ():  # unset: the cell says what that means
+    if default is None or default in ((), ""):  # unset: the cell says what that means
         assert "per-user cache" in default_cell or default_cell.startswith("none")
     elif isinstance(default, bool):
         assert default_cell == ("on" if default else "off")

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from server.jobs import JOB_NICENESS, JobManager, _yield_to_rpcs
+from server.executor import JOB_NICENESS, _yield_to_rpcs
+from server.jobs import JobManager
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux-only")

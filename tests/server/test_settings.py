@@ -93,3 +93,14 @@ def test_kernels_are_read_normalised_and_checked():
     assert Settings.from_env({"NNSVC_KERNELS": " NumPy "}).kernels == "numpy"
     with pytest.raises(ValueError, match="kernels must be one of auto, numba, numpy"):
         Settings(kernels="gpu")
+def test_the_executor_is_thread_or_dask_and_dask_needs_a_scheduler_address():  # (#16)
+    assert Settings().executor == "thread"
+    assert Settings(executor="dask", dask_scheduler="tcp://scheduler:8786").dask_scheduler == "tcp://scheduler:8786"
+    with pytest.raises(ValueError, match="executor must be one of thread, dask"):
+        Settings(executor="ray")
+    with pytest.raises(ValueError, match="needs dask_scheduler"):
+        Settings(executor="dask")
+    with pytest.raises(ValueError, match="needs dask_scheduler"):
+        Settings(executor="dask", dask_scheduler="scheduler:8786")  # no protocol
+    env = Settings.from_env({"NNSVC_EXECUTOR": "dask", "NNSVC_DASK_SCHEDULER": "tcp://10.0.0.5:8786"})
+    assert (env.executor, env.dask_scheduler) == ("dask", "tcp://10.0.0.5:8786")

@@ -1,0 +1,118 @@
+"""The Dask worker's side of a training job: load the data, train, report, checkpoint, save the net.
+
+Runs in a worker process. Everything it writes goes under the state directory the server reads
+too (a shared volume): checkpoints as the thread executor writes them, and the trained network
+as jobs/<id>/final.npz, which the server turns into a model. Progress goes back as worker
+events on one topic; the cancel flag is a distributed.Event the server sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from distributed import Event, get_worker
+from nncore.persist import network_to_bytes
+from nncore.training import Progress, TrainState
+
+from server.datasets import DatasetEntry, DatasetRegistry
+from server.executor import TrainWork, run_training
+from server.fsutil import write_bytes_atomic
+from server.store import CheckpointStore
+
+TOPIC = "nnsvc-jobs"  # every job's events, each naming its job
+FINAL_FILE = "final.npz"
+PROGRESS_INTERVAL = 0.1  # seconds between step events (epoch ends always send)
+STOP_POLL_INTERVAL = 0.1  # seconds between looks at the cancel Event (a scheduler round trip)
+CACHED_DATASETS = 2  # datasets a worker process keeps loaded for its next jobs (MNIST: ~55 MB each)
+_loaded: dict[tuple, object] = {}  # built-in (name, source, sizes) -> Dataset, oldest first
+
+
+def stop_event_name(job_id: str) -> str:
+    """The distributed.Event the server sets to stop a job."""
+    return f"nnsvc-stop-{job_id}"
+
+
+def final_path(state_dir: Path, job_id: str) -> Path:
+    """Where a worker leaves a job's trained network for the server."""
+    return Path(state_dir) / "jobs" / job_id / FINAL_FILE
+
+
+class _Reporter:
+    """on_progress on the worker: step events at most every PROGRESS_INTERVAL, every epoch end."""
+
+    def __init__(self, worker, job_id: str) -> None:
+        self._worker, self._job_id, self._sent = worker, job_id, 0.0
+
+    def __repr__(self) -> str:
+        return f"_Reporter({self._job_id})"
+
+    def send(self, kind: str, **fields) -> None:
+        """One event on TOPIC."""
+        self._worker.log_event(TOPIC, {"job_id": self._job_id, "kind": kind, **fields})
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if p.epoch_record is None and now - self._sent < PROGRESS_INTERVAL:
+            return
+        self._sent = now
+        record = dataclasses.asdict(p.epoch_record) if p.epoch_record is not None else None
+        self.send("progress", epoch=p.epoch, total_epochs=p.total_epochs, iteration=p.iteration,
+                  total_iterations=p.total_iterations, loss=float(p.loss), epoch_record=record)
+
+
+class _StopFlag:
+    """should_stop on the worker, asked every step: the server's Event (looked at every
+    STOP_POLL_INTERVAL) or this task released by the scheduler (its client, the server, is gone:
+    a running task is never killed, so it must notice)."""
+
+    def __init__(self, worker, job_id: str) -> None:
+        self._worker, self._key = worker, worker.get_current_task()
+        self._event = Event(stop_event_name(job_id))
+        self._checked, self._stopped = 0.0, False
+
+    def __repr__(self) -> str:
+        return f"_StopFlag({self._key!r}, stopped={self._stopped})"
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._stopped and now - self._checked >= STOP_POLL_INTERVAL:
+            self._checked = now
+            task = self._worker.state.tasks.get(self._key)
+            self._stopped = task is None or task.state == "cancelled" or self._event.is_set()
+        return self._stopped
+
+
+def _dataset(entry: DatasetEntry):
+    """The entry's arrays, loaded here on the worker (by its loader) or, for a built-in dataset,
+    kept from an earlier job (an uploaded one may be replaced under the same name: read again)."""
+    key = (entry.name, entry.source, entry.train_size, entry.test_size, tuple(entry.input_shape))
+    data = _loaded.pop(key, None)
+    if data is None:
+        data = DatasetRegistry([entry]).get(entry.name)
+    if not entry.builtin:
+        return data
+    _loaded[key] = data  # now the newest
+    while len(_loaded) > CACHED_DATASETS:
+        del _loaded[next(iter(_loaded))]
+    return data
+
+
+def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str, job: dict | None = None) -> dict:
+    """The Dask task of one job: resume from the job's last checkpoint if there is one (a worker
+    lost before), train, and leave the net in final_path(); returns {"stopped": bool}."""
+    worker = get_worker()
+    checkpoints = CheckpointStore(Path(state_dir) / "jobs")
+    parts = checkpoints.load(job_id)
+    resume = TrainState.from_parts(*parts) if parts is not None else None
+    reporter = _Reporter(worker, job_id)
+    reporter.send("start", worker=worker.address, epoch=resume.epoch if resume else 0,
+                  history=list(resume.history.get("epochs", [])) if resume else [])
+    work = TrainWork(job_id=job_id, config=config, entry=entry, resume=resume, on_progress=reporter,
+                     should_stop=_StopFlag(worker, job_id), on_note=lambda *args: None, job=job)
+    data = _dataset(entry)
+    history = run_training(work, data, checkpoints)
+    if not history.stopped:
+        write_bytes_atomic(final_path(Path(state_dir), job_id), network_to_bytes(history.net))
+    return {"stopped": history.stopped}
