@@ -134,3 +134,32 @@ def test_two_layer_net_is_the_one_hidden_layer_case(rng):
     x, t = batch(rng)
     assert two.loss(x, t) == multi.loss(x, t)
     assert two.architecture == {**multi.config, "weight_init_std": 0.01, "parameter_count": 6 * 5 + 5 + 5 * 3 + 3}
+
+
+def test_gradient_arrays_a_caller_keeps_are_never_overwritten(rng):
+    """gradient() reuses only dicts nobody references any more: kept dicts, arrays and views stay."""
+    net = make_net()
+    x, t = batch(rng)
+    kept = net.gradient(x, t)
+    copy = {k: v.copy() for k, v in kept.items()}
+    view = None
+    for _ in range(4):  # the text's loop: each call's dict dropped after the next call
+        grad = net.gradient(*batch(rng))
+        if view is None:
+            view, view_copy = grad["W1"][0], grad["W1"][0].copy()  # a view keeps its base alive
+    for key, arr in kept.items():
+        np.testing.assert_array_equal(arr, copy[key], err_msg=key)
+    np.testing.assert_array_equal(view, view_copy)
+
+
+def test_the_texts_loop_reuses_the_arrays_it_dropped(rng, numpy_kernels):
+    """Two dicts in turn, no fresh arrays, and each call's values are its own batch's."""
+    net, ref = make_net(), make_net()
+    ids = []
+    for _ in range(6):
+        x, t = batch(rng)
+        grad = net.gradient(x, t)
+        ids.append(id(grad["W1"]))
+        for key, arr in ref.layer_gradient(x, t).items():
+            np.testing.assert_array_equal(grad[key], arr, err_msg=key)
+    assert len(set(ids)) == 2 and ids[0] == ids[2] == ids[4]
