@@ -189,11 +189,6 @@ class DatasetStore:
         log.info("dataset %s deleted", name)
         return meta
 
-    def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The dataset's (x_train, t_train, x_test, t_test), read and checked again (the registry
-        loads each dataset once and shares it read-only)."""
-        return read_arrays(self.root, name)
-
 
 def read_meta(root: Path, name: str) -> dict:
     """The metadata of the dataset uploaded under `root`; NOT_FOUND if there is none."""
