@@ -33,7 +33,7 @@ class ServerProcess:
         self.state_dir = Path(state_dir)
         self.log_path = self.state_dir.parent / f"{self.state_dir.name}.log"
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, *SERVER_CMD, "--host", "127.0.0.1", "--port", "0",
+        argv = [sys.executable, *SERVER_CMD, "--host", "127.0.0.1", "--port", "0", "--http-port", "0",
                 "--state-dir", str(self.state_dir), "--mnist-dir", str(mnist_dir), "--no-download",
                 "--max-concurrent-jobs", str(max_jobs), "--shutdown-grace", "2", *extra_args]
         self._log = open(self.log_path, "wb")

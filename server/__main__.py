@@ -61,6 +61,9 @@ _FLAGS = {
                                     "pip install 'nnservice[dask]')"),
     "--dask-scheduler": ("dask_scheduler", str, "with --executor dask, the scheduler's address, e.g. "
                                                 "tcp://scheduler:8786; workers share --state-dir"),
+    # the HTTP front door (#15)
+    "--http-port": ("http_port", int, "HTTP port of the KServe v2 REST API, /metrics and the dashboard "
+                                      "(0 picks a free one); same host, TLS and tokens as gRPC"),
 }
 
 
@@ -86,6 +89,8 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                         help="training yields to serving: steps pause (at most "
                              "--serving-max-pause-ms each) while Predicts are in flight, and job "
                              "threads run SCHED_IDLE (Linux)")
+    parser.add_argument("--http", action=argparse.BooleanOptionalAction, dest="http", default=defaults.http,
+                        help="serve HTTP (KServe v2 REST, /metrics, the dashboard at /) on --http-port")
     return parser
 
 

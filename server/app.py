@@ -31,6 +31,7 @@ from server.servicer import NNServiceServicer
 from server.serving import ModelRegistry
 from server.settings import Settings
 from server.uploads import DatasetStore
+from server.web import HttpServer, create_app
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,13 @@ class NNServer:
 
     def __init__(self, settings: Settings, grpc_server: grpc.Server, executor, jobs: JobManager,
                  health_servicer: health.HealthServicer, draining: threading.Event, port: int,
-                 calls: CallCounter | None = None) -> None:
+                 calls: CallCounter | None = None, plane: DataPlane | None = None,
+                 http: HttpServer | None = None) -> None:
         self.settings = settings
         self.calls = calls or CallCounter()  # finished RPCs by (method, code), for metrics
         self.port = port
+        self.plane = plane
+        self.http = http  # the HTTP front door (#15), None with --no-http
         self._server = grpc_server
         self._executor = executor
         self._jobs = jobs
@@ -72,6 +76,8 @@ class NNServer:
         """Start serving, resume interrupted jobs, and report SERVING."""
         self._jobs.recover()  # before the first RPC, so no request sees a half-recovered job
         self._server.start()
+        if self.http is not None:
+            self.http.start()
         for name in HEALTH_SERVICES:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("nnservice listening on port %d, %s%s (state dir %s)", self.port, tls.describe(self.settings),
@@ -97,10 +103,17 @@ class NNServer:
             # record where they stopped before the database closes.
             self._jobs.shutdown(timeout=max(grace, JOB_STOP_WAIT))
             self._server.stop(max(0.0, deadline - time.monotonic())).wait()
+            if self.http is not None:
+                self.http.stop(max(0.5, deadline - time.monotonic()))
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._jobs.close()
             self._stopped.set()
             log.info("nnservice on port %d stopped", self.port)
+
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP front door's port, or None when it is off (--no-http)."""
+        return None if self.http is None else self.http.port
 
     @property
     def active_watchers(self) -> int:
@@ -161,12 +174,30 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         port, reason = 0, exc
     else:
         reason = "no port bound"
+    http = None
+    if port != 0 and settings.http:
+        try:
+            http = _http_server(plane, settings, _host_of(address))
+        except OSError as exc:
+            port, reason = 0, exc
     if port == 0:
+        server.stop(0)
         jobs.shutdown(0)
         jobs.close()
         executor.shutdown(wait=False)
-        raise OSError(f"cannot listen on {address}: {reason}")
-    return NNServer(settings, server, executor, jobs, health_servicer, draining, port, calls), port
+        raise OSError(reason if isinstance(reason, OSError) else f"cannot listen on {address}: {reason}")
+    return NNServer(settings, server, executor, jobs, health_servicer, draining, port, calls, plane, http), port
+
+
+def _http_server(plane: DataPlane, settings: Settings, host: str) -> HttpServer:
+    """The HTTP front door on the gRPC server's host, with the same tokens (bound, not started)."""
+    tokens = load_tokens(settings) if settings.auth_enabled else ()
+    return HttpServer(create_app(plane, settings, tokens), settings, host=host)
+
+
+def _host_of(address: str) -> str:
+    """The host part of host:port (IPv6 literals without their brackets)."""
+    return address.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
 
 
 def limit_blas_threads(threads: int = BLAS_THREADS) -> None:

@@ -98,6 +98,11 @@ class DataPlane:
         """The job's record on every change until it ends or is_active() turns false."""
         return self._jobs.watch(check_id(job_id, "job_id"), is_active)
 
+    @property
+    def feed(self):
+        """Every job change in order (server.jobfeed.JobFeed): the dashboard's live view."""
+        return self._jobs.feed
+
     def wake(self, job_id: str) -> None:
         """Wake the watchers of a job (a client has gone)."""
         self._jobs.wake(job_id)
@@ -112,9 +117,10 @@ class DataPlane:
 
     # --- models and predictions -------------------------------------------------------------
 
-    def predict(self, model_id: str, decode: Callable[[InputSpec], Batch]) -> Prediction:
+    def predict(self, model_id: str, decode: Callable[[InputSpec], Batch], protocol: str = "nnservice") -> Prediction:
         """Probabilities and classes for the rows decode(model's input spec) returns.
 
+        `protocol` names the front door ("nnservice", "kserve-grpc", "kserve-http"), for metrics.
         The batch-1 hot path: two dict lookups, the decoder, and Predictor.predict_one."""
         self._serving.enter()  # training steps wait until it is answered
         try:

@@ -14,6 +14,7 @@ from server.executor import make_executor
 from server.errors import (FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted,
                            Unavailable)
 from server.ids import check_id, new_job_id
+from server.jobfeed import JobFeed
 from server.models import ModelStore
 from server.priority import ServingGate
 from server.records import CANCELLED, CANCELLING, QUEUED, RUNNING, STATES, JobRecord
@@ -48,6 +49,7 @@ class JobManager:
         self._watchers = threading.BoundedSemaphore(max(1, settings.grpc_workers - 2))
         self._watching = 0  # streams inside watch(), guarded by _lock
         self._models = models
+        self.feed = JobFeed()  # every job change, for the dashboard and metrics (#15)
 
     def __repr__(self) -> str:
         return f"JobManager({len(self._active)} active, closing={self._closing})"
@@ -65,6 +67,7 @@ class JobManager:
         for record in self._store.active():
             job = self._runner.recover(record)
             if job is not None:
+                job.feed = self.feed
                 with self._lock:
                     self._active[job.record.job_id] = job
                     job.future = self._executor.submit(self._runner.run, job)
@@ -121,6 +124,8 @@ class JobManager:
             log.info("job %s: submitted -> QUEUED (%s)", record.job_id, name or "unnamed")
             first = record.copy()  # the QUEUED status, before a worker can touch the record
             job = ActiveJob(record)
+            job.feed = self.feed
+            self.feed.publish(record)
             self._active[record.job_id] = job
             job.future = self._executor.submit(self._runner.run, job)
         return first
@@ -171,6 +176,7 @@ class JobManager:
             if not self._store.delete(job_id):
                 raise NotFound(f"no job with id {job_id!r}")
         self._checkpoints.delete(job_id)
+        self.feed.deleted(job_id)
         log.info("job %s: deleted", job_id)
         return record
 

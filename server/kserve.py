@@ -68,7 +68,8 @@ class KServeServicer(kpb_grpc.GRPCInferenceServiceServicer):
         if request.model_version:
             _check_version(request.model_name, request.model_version)
         outputs, max_rows = requested_outputs(request), self._plane.settings.max_predict_rows
-        answer = self._plane.predict(request.model_name, lambda spec: decode_infer_input(request, spec, max_rows))
+        answer = self._plane.predict(request.model_name, lambda spec: decode_infer_input(request, spec, max_rows),
+                                     protocol="kserve-grpc")
         return encode_infer_response(request, answer, outputs)
 
     @unary

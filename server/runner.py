@@ -39,6 +39,7 @@ class ActiveJob:
         self._stamp = 0
         self.write_lock = threading.Lock()
         self.written = 0
+        self.feed = None  # the manager's JobFeed (server/jobfeed.py), told of every change
 
     def __repr__(self) -> str:
         return f"ActiveJob({self.record!r}, version={self.version}, stop={self.stop_reason})"
@@ -57,6 +58,8 @@ class ActiveJob:
         """Mark a change and wake the watchers (call with `changed` held)."""
         self.version += 1
         self.changed.notify_all()
+        if self.feed is not None:
+            self.feed.publish(self.record)
 
     def request_stop(self, reason: str) -> None:
         """Ask the training loop to stop; the first reason wins."""

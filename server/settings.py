@@ -101,6 +101,12 @@ class Settings:
     dask_scheduler: str = ""
     """The Dask scheduler's address, e.g. tcp://scheduler:8786; needed with executor=dask (NNSVC_DASK_SCHEDULER)."""
 
+    # --- the HTTP front door: KServe v2 REST, /metrics, the dashboard (#15) ---
+    http: bool = True
+    """Whether the HTTP server runs beside gRPC, in the same process (NNSVC_HTTP)."""
+    http_port: int = 8080
+    """TCP port of the HTTP server; 0 picks a free one (NNSVC_HTTP_PORT)."""
+
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
         object.__setattr__(self, "state_dir", Path(self.state_dir))
@@ -110,6 +116,7 @@ class Settings:
         object.__setattr__(self, "log_level", str(self.log_level).upper())
         self._check_access()
         _check_range("port", self.port, 0, 65535)
+        _check_range("http_port", self.http_port, 0, 65535)
         for name in ("max_concurrent_jobs", "max_queued_jobs", "max_predict_rows",
                      "max_hidden_size", "max_epochs", "grpc_workers"):
             _check_range(name, getattr(self, name), 1, 10**9)

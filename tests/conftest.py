@@ -30,6 +30,7 @@ TEST_SETTINGS = dict(
     max_epochs=50,
     grpc_workers=8,
     shutdown_grace=2.0,
+    http=False,  # the HTTP front door's tests turn it on (http=True, http_port=0)
 )
 TRAIN_TIMEOUT = 120.0
 

@@ -67,7 +67,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.target = f"127.0.0.1:{self.port}"
         argv = [*wrapper, sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port),
-                "--state-dir", str(state_dir), "--mnist-dir", str(mnist_dir), *extra]
+                "--http-port", "0", "--state-dir", str(state_dir), "--mnist-dir", str(mnist_dir), *extra]
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=Path(__file__).resolve().parents[2], env={**os.environ, **(env or {})})

@@ -66,7 +66,8 @@ def _serving(target: str) -> bool:
 
 
 def test_sigterm_drains_and_exits_cleanly(tmp_path, mnist_dir):
-    env = {**os.environ, "NNSVC_STATE_DIR": str(tmp_path / "state"), "NNSVC_LOG_LEVEL": "INFO"}
+    env = {**os.environ, "NNSVC_STATE_DIR": str(tmp_path / "state"), "NNSVC_LOG_LEVEL": "INFO",
+           "NNSVC_HTTP_PORT": "0"}
     proc, port, lines = _start(["--host", "127.0.0.1", "--port", "0", "--mnist-dir", str(mnist_dir),
                                 "--shutdown-grace", "3"], env)
     try:
@@ -95,7 +96,7 @@ def test_an_ipv6_listen_address_serves(tmp_path, mnist_dir):
         if os.environ.get("CI"):
             pytest.fail("CI must have an IPv6 loopback (::1) for this test; /proc/net/if_inet6 lists none")
         pytest.skip("this kernel has no IPv6 loopback (::1)")
-    env = {**os.environ, "NNSVC_STATE_DIR": str(tmp_path / "state")}
+    env = {**os.environ, "NNSVC_STATE_DIR": str(tmp_path / "state"), "NNSVC_HTTP_PORT": "0"}
     proc, port, _ = _start(["--host", "::1", "--port", "0", "--mnist-dir", str(mnist_dir)], env)
     try:
         assert _serving(f"[::1]:{port}")

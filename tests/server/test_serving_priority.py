@@ -119,6 +119,6 @@ def test_the_server_builds_its_gate_from_the_settings(tmp_path, monkeypatch):
             super().__init__(enabled, **kwargs)
 
     monkeypatch.setattr(app, "ServingGate", RecordingGate)
-    server, _ = app.create_server(Settings(state_dir=tmp_path, serving_max_pause_ms=7.0), "127.0.0.1:0")
+    server, _ = app.create_server(Settings(state_dir=tmp_path, serving_max_pause_ms=7.0, http=False), "127.0.0.1:0")
     server.stop(0)
     assert made == [(True, {"max_yield": pytest.approx(0.007)})]

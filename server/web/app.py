@@ -1,0 +1,30 @@
+"""create_app: the FastAPI application of the HTTP front door, one router per concern."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from server.dataplane import DataPlane, server_version
+from server.errors import ServiceError
+from server.settings import Settings
+from server.web.auth import BearerTokenMiddleware
+from server.web.errors import service_error_handler
+
+
+def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = ()) -> FastAPI:
+    """The HTTP application over `plane`; with `tokens`, every non-public path needs one of them."""
+    app = FastAPI(title="nnservice", version=server_version(),
+                  description="Train and serve NumPy neural networks: the KServe v2 REST protocol, "
+                              "Prometheus metrics and a live dashboard, beside the gRPC API.")
+    app.state.plane = plane
+    app.state.settings = settings
+    app.add_exception_handler(ServiceError, service_error_handler)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness of the HTTP front door")
+    def healthz() -> dict:
+        """{"live": true} while the process answers; {"ready": ...} says whether it takes work."""
+        return {"live": plane.live(), "ready": plane.ready()}
+
+    if tokens:
+        app.add_middleware(BearerTokenMiddleware, tokens=tokens, open_probes=settings.open_probes)
+    return app
