@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from server.dataplane import DataPlane, server_version
 from server.errors import ServiceError
 from server.settings import Settings
+from server.web.api import build_router as dashboard_api
 from server.web.auth import BearerTokenMiddleware
+from server.web.dashboard import add_dashboard
 from server.web.errors import service_error_handler
 
 
@@ -25,6 +27,8 @@ def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = (
         """{"live": true} while the process answers; {"ready": ...} says whether it takes work."""
         return {"live": plane.live(), "ready": plane.ready()}
 
+    app.include_router(dashboard_api(plane))
+    add_dashboard(app)
     if tokens:
         app.add_middleware(BearerTokenMiddleware, tokens=tokens, open_probes=settings.open_probes)
     return app
