@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from server.dataplane import DataPlane, server_version
 from server.errors import ServiceError
 from server.settings import Settings
+from server.web import kserve_rest
 from server.web.api import build_router as dashboard_api
 from server.web.auth import BearerTokenMiddleware
 from server.web.dashboard import add_dashboard
@@ -21,6 +23,8 @@ def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = (
     app.state.plane = plane
     app.state.settings = settings
     app.add_exception_handler(ServiceError, service_error_handler)
+    app.add_exception_handler(RequestValidationError, kserve_rest.validation_error_handler)
+    app.include_router(kserve_rest.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness of the HTTP front door")
     def healthz() -> dict:

@@ -1,0 +1,154 @@
+"""KServe v2 REST (the Open Inference Protocol's HTTP/JSON form) <-> the data plane.
+
+The same DataPlane calls, and the same rules (server/kserve_rules.py), as the gRPC form in
+server/kserve.py: a request either form accepts, the other accepts too, with the same answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from server.dataplane import DataPlane
+from server.errors import InvalidArgument, Unavailable
+from server.kserve_rules import (CLASS, EXTENSIONS, MODEL_VERSION, OUTPUT_DATATYPES, check_input, check_values,
+                                 check_version, index_entry, model_metadata, output_shapes, probabilities_list,
+                                 repository_index, requested_outputs)
+from server.tensors import Batch, InputSpec
+from server.web.errors import error_body
+from server.web.kserve_models import (ErrorBody, InferRequest, InferResponse, Live, ModelMetadata, Ready,
+                                      RepositoryIndexRequest, RepositoryModel, ServerMetadata)
+
+DRAINING = "the server is shutting down; retry on another instance or after it restarts"
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 404, 503)}
+NOT_READY = {400: {"model": Ready, "description": "the model is not ready (still training, or damaged files)"}}
+_KINDS = {"FP32": ("iuf", "numbers"), "UINT8": ("iu", "integers 0..255")}  # NumPy dtype kinds accepted
+
+
+def plane_of(request: Request) -> DataPlane:
+    """The application's data plane."""
+    return request.app.state.plane
+
+
+def taking_work(plane: DataPlane = Depends(plane_of)) -> DataPlane:
+    """The data plane, or 503 while the server drains (like gRPC's UNAVAILABLE); probes stay open."""
+    if not plane.ready():
+        raise Unavailable(DRAINING)
+    return plane
+
+
+# Clients of the protocol (tritonclient among them) often send JSON without a Content-Type.
+router = APIRouter(prefix="/v2", tags=["KServe v2"], strict_content_type=False, responses=ERRORS)
+
+
+@router.get("/health/live", response_model=Live, summary="Server liveness")
+def server_live(plane: DataPlane = Depends(plane_of)) -> dict:
+    """{"live": true} while the process answers."""
+    return {"live": plane.live()}
+
+
+@router.get("/health/ready", response_model=Ready, summary="Server readiness (503 while draining)",
+            responses={503: {"model": Ready, "description": "draining: not taking work"}})
+def server_ready(plane: DataPlane = Depends(plane_of)):
+    """200 {"ready": true} while the server takes work; 503 {"ready": false} once it drains."""
+    ready = plane.ready()
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+
+@router.get("", response_model=ServerMetadata, summary="Server metadata")
+def server_metadata(plane: DataPlane = Depends(taking_work)) -> dict:
+    """The server's name, version and the protocol extensions it implements."""
+    return {**plane.server_metadata(), "extensions": list(EXTENSIONS)}
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, summary="Model metadata")
+def model_metadata_route(name: str, plane: DataPlane = Depends(taking_work)) -> dict:
+    """One model's version, input and outputs."""
+    spec, classes = plane.signature(name)
+    return model_metadata(name, spec, classes)
+
+
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, summary="Model version metadata")
+def model_version_metadata(name: str, version: str, plane: DataPlane = Depends(taking_work)) -> dict:
+    """One model version's input and outputs (each model has one version, "1")."""
+    check_version(name, version)
+    return model_metadata_route(name, plane)
+
+
+@router.get("/models/{name}/ready", response_model=Ready, summary="Model readiness", responses=NOT_READY)
+def model_ready(name: str, plane: DataPlane = Depends(taking_work)):
+    """200 {"ready": true} for a model that loads; 400 {"ready": false} while its job trains or
+    its files are damaged; 404 for a name that names nothing."""
+    ready = plane.model_ready(name)
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 400)
+
+
+@router.get("/models/{name}/versions/{version}/ready", response_model=Ready, summary="Model version readiness",
+            responses=NOT_READY)
+def model_version_ready(name: str, version: str, plane: DataPlane = Depends(taking_work)):
+    """A model version's readiness, like the model's."""
+    check_version(name, version)
+    return model_ready(name, plane)
+
+
+@router.post("/models/{name}/infer", response_model=InferResponse, summary="Inference")
+def infer(name: str, body: InferRequest, plane: DataPlane = Depends(taking_work)):
+    """Probabilities and classes for the request's input (FP32 features or UINT8 pixels)."""
+    outputs = requested_outputs(tuple(o.name for o in body.outputs or ()))
+    max_rows = plane.settings.max_predict_rows
+    answer = plane.predict(name, lambda spec: decode_json_input(body, spec, max_rows), protocol="kserve-http")
+    shapes = output_shapes(answer)
+    tensors = [{"name": output, "datatype": OUTPUT_DATATYPES[output], "shape": shapes[output],
+                "data": list(answer.classes) if output == CLASS else probabilities_list(answer)}
+               for output in outputs]
+    response = {"model_name": name, "model_version": MODEL_VERSION, "outputs": tensors}
+    if body.id is not None:
+        response["id"] = body.id
+    return JSONResponse(response)  # built here: skips re-validating our own answer against the model
+
+
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, summary="Inference")
+def infer_version(name: str, version: str, body: InferRequest, plane: DataPlane = Depends(taking_work)):
+    """Inference on a model version (each model has one version, "1")."""
+    check_version(name, version)
+    return infer(name, body, plane)
+
+
+@router.post("/repository/index", response_model=list[RepositoryModel], summary="Model repository index")
+def repository(body: RepositoryIndexRequest | None = Body(None), plane: DataPlane = Depends(taking_work)) -> list:
+    """Every model with its state: READY, or UNAVAILABLE and why (Triton's extension)."""
+    states = repository_index(plane, "", body is not None and body.ready)
+    return [index_entry(state) for state in states]
+
+
+def decode_json_input(body: InferRequest, spec: InputSpec, max_rows: int) -> Batch:
+    """The request's one input, checked by the shared rules, as (N, features) rows."""
+    tensor, rows = check_input(body.inputs, spec, max_rows)
+    kinds, what = _KINDS[tensor.datatype]
+    try:  # one conversion of the whole (flat or nested) list
+        x = np.asarray(tensor.data)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidArgument("input data must be a list of numbers in row-major order, flat or "
+                              "nested evenly by the shape") from None
+    if x.size == rows * spec.features and x.dtype.kind not in kinds:
+        raise InvalidArgument(f"{tensor.datatype} input data must be {what}; got {x.dtype.name} values")
+    x = check_values(x, tensor.datatype, rows * spec.features, tensor.shape, "data")
+    return Batch(x.reshape(rows, spec.features), True)
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """400 (not FastAPI's 422) with the protocol's {"error": ...}, naming the first bad field."""
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
+    where = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "json_invalid":
+        message = f"the request body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})"
+    elif tuple(first["loc"]) == ("body",) and first["type"] == "model_attributes_type":
+        message = "the request body must be a JSON object (send it with 'Content-Type: application/json')"
+    else:
+        message = f"{where}: {first['msg']}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problems)"
+    return JSONResponse(error_body(message, "INVALID_ARGUMENT"), status_code=400)
