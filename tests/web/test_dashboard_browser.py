@@ -97,8 +97,12 @@ def test_a_drawn_digit_gets_the_prediction_grpc_predict_gives_those_pixels(make_
         page.screenshot(path=str(tmp_path / "digit.png"), full_page=True)
         image = np.array(pixels, dtype=np.uint8)
         assert image.shape == (784,) and image.max() > 0 and len(set(pixels)) > 2  # grey levels, not a mask
-        rows, cols = np.nonzero(image.reshape(28, 28))
-        assert rows.min() >= 3 and rows.max() <= 24 and cols.min() >= 3 and cols.max() <= 24  # within 20x20 + margin
+        grid = image.reshape(28, 28).astype(float)
+        rows, cols = np.nonzero(grid)
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert max(height, width) == 20 and min(height, width) < 20  # fitted to 20x20, aspect kept
+        centre = [(grid.sum(axis=1 - axis) * (np.arange(28) + 0.5)).sum() / grid.sum() for axis in (0, 1)]
+        np.testing.assert_allclose(centre, [14, 14], atol=1.0)  # centre of mass centred (rounded shift)
         answer = stub.Predict(pb.PredictRequest(model_id=model_id, input=pb.Tensor(
             shape=[1, 28, 28], dtype=pb.DTYPE_UINT8, raw_data=image.tobytes())))
     assert cls == answer.classes[0]

@@ -43,7 +43,6 @@ export function drawChart(svg, series, { yMin = null, yMax = null, format = (v) 
   for (const t of ticks(0, xMax, 8).filter((t) => Number.isInteger(t))) {
     element("text", { x: x(t), y: height - 10, "text-anchor": "middle" }, axes).textContent = t;
   }
-  element("text", { x: 4, y: height - 10, class: "unit" }, axes).textContent = "epoch";
   for (const s of series) {
     const d = s.points.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
     element("path", {
