@@ -51,6 +51,8 @@ VOLUME ["/var/lib/nnservice", "/var/lib/nnservice-data"]
 WORKDIR /var/lib/nnservice
 USER nnservice
 EXPOSE 50051
+# HTTP: the dashboard at /, KServe v2 REST, /metrics (--http-port / NNSVC_HTTP_PORT, --no-http).
+EXPOSE 8080
 # Asks the gRPC health service itself, so "healthy" means the server answers RPCs.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; r = g.HealthStub(grpc.insecure_channel('127.0.0.1:' + os.environ.get('NNSVC_PORT', '50051'))).Check(h.HealthCheckRequest(service='nnservice.v1.NNService'), timeout=4); sys.exit(r.status != h.HealthCheckResponse.SERVING)"]

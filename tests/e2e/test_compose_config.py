@@ -43,6 +43,7 @@ def test_defaults_publish_on_loopback_with_named_volumes(compose):
     """By default: port 50051 on 127.0.0.1 only, both named volumes, restart policy, healthcheck."""
     text = compose("config")
     assert "127.0.0.1:50051:50051/tcp" in text
+    assert "127.0.0.1:8080:8080/tcp" in text  # HTTP: the dashboard, KServe REST, /metrics (#15)
     assert "nnservice-state:/var/lib/nnservice:rw" in text
     assert "nnservice-data:/var/lib/nnservice-data:rw" in text
     assert "BASE_IMAGE: python:3.12-slim" in text
@@ -51,10 +52,11 @@ def test_defaults_publish_on_loopback_with_named_volumes(compose):
 
 
 def test_variables_move_the_port_and_bind_a_local_data_folder(compose, tmp_path):
-    """NNSVC_PORT and NNSVC_DATA_HOST_DIR reach the port mapping and the data mount."""
-    text = compose("config", NNSVC_PORT="6123", NNSVC_DATA_HOST_DIR=str(tmp_path),
+    """NNSVC_PORT, NNSVC_HTTP_PORT and NNSVC_DATA_HOST_DIR reach the port mappings and the data mount."""
+    text = compose("config", NNSVC_PORT="6123", NNSVC_HTTP_PORT="6180", NNSVC_DATA_HOST_DIR=str(tmp_path),
                    NNSVC_MNIST_DIR="/var/lib/nnservice-data/mnist", BASE_IMAGE="localhost/debian-python:bookworm")
     assert "127.0.0.1:6123:50051/tcp" in text
+    assert "127.0.0.1:6180:8080/tcp" in text
     assert f"{tmp_path}:/var/lib/nnservice-data:rw" in text
     assert "nnservice-data:/var/lib/nnservice-data" not in text
     assert "NNSVC_MNIST_DIR: /var/lib/nnservice-data/mnist" in text

@@ -74,6 +74,7 @@ def compose(image, tmp_path):
 
     No MNIST is handed in: the image trains on the copy embedded in it."""
     env = {"BASE_IMAGE": BASE_IMAGE, "NNSVC_IMAGE": image, "NNSVC_PORT": str(free_port()),
+           "NNSVC_HTTP_PORT": str(free_port()),
            "NNSVC_ALLOW_DOWNLOAD": "false"}
     project = Compose(_podman_compose(), f"nnsvc-e2e-{uuid.uuid4().hex[:8]}", env)
     try:
@@ -125,6 +126,7 @@ _WORKER_OF_JOB = ("import sys; from distributed import Client; "
 def dask_compose(image):
     """The compose project with the profile "dask": the server, a scheduler, two workers."""
     env = {"BASE_IMAGE": BASE_IMAGE, "NNSVC_IMAGE": image, "NNSVC_PORT": str(free_port()),
+           "NNSVC_HTTP_PORT": str(free_port()),
            "NNSVC_ALLOW_DOWNLOAD": "false", "NNSVC_EXECUTOR": "dask"}
     project = Compose(_podman_compose(), f"nnsvc-dask-{uuid.uuid4().hex[:8]}", env)
     try:
