@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 
 from nncore import choices
@@ -21,7 +22,7 @@ from server.dataset_convert import dataset_to_info
 from server.errors import InvalidArgument
 from server.lifecycle_convert import deleted_model_info
 from server.web.events import events_route
-from server.web.jsonmsg import to_json
+from server.web.jsonmsg import json_answer
 
 TRAIN_EXAMPLE = {"dataset": "mnist", "hiddenSizes": [100], "optimizer": "adam", "epochs": 5}
 
@@ -65,54 +66,54 @@ def build_router(plane: DataPlane) -> APIRouter:
 
     @router.get("/jobs", summary="A page of jobs, newest first (ListJobs)")
     def list_jobs(state: str = Query("", description="QUEUED, RUNNING, SUCCEEDED, ...; empty = all"),
-                  page_size: int = Query(0, ge=0, le=10_000), page_token: str = "") -> dict:
+                  page_size: int = Query(0, ge=0, le=10_000), page_token: str = "") -> JSONResponse:
         """ListJobsResponse as JSON, plus feedVersion: open /api/v1/events from it to miss nothing."""
         version = plane.feed.version  # read before the page: changes after it reach the stream
         jobs, token = plane.jobs(state.strip().upper().removeprefix("JOB_STATE_") or None, page_size, page_token)
-        answer = to_json(pb.ListJobsResponse(jobs=[job_to_status(j) for j in jobs], next_page_token=token))
-        return {**answer, "feedVersion": str(version)}
+        return json_answer(pb.ListJobsResponse(jobs=[job_to_status(j) for j in jobs], next_page_token=token),
+                           feedVersion=str(version))
 
     @router.post("/jobs", summary="Start a training job (Train)", status_code=201)
-    def create_job(body: Any = Body(..., examples=[TRAIN_EXAMPLE])) -> dict:
+    def create_job(body: Any = Body(..., examples=[TRAIN_EXAMPLE])) -> JSONResponse:
         """TrainResponse as JSON; 400 with the same message as gRPC Train for a bad request."""
         record = plane.train(train_request_to_spec(train_request(body), plane.settings, plane.datasets))
-        return to_json(pb.TrainResponse(job_id=record.job_id, status=job_to_status(record)))
+        return json_answer(pb.TrainResponse(job_id=record.job_id, status=job_to_status(record)), 201)
 
     @router.get("/jobs/{job_id}", summary="One job with its epoch history (GetStatus)")
-    def get_job(job_id: str) -> dict:
+    def get_job(job_id: str) -> JSONResponse:
         """JobStatus as JSON."""
-        return to_json(job_to_status(plane.job(job_id)))
+        return json_answer(job_to_status(plane.job(job_id)))
 
     @router.post("/jobs/{job_id}/cancel", summary="Ask a queued or running job to stop (CancelJob)")
-    def cancel_job(job_id: str) -> dict:
+    def cancel_job(job_id: str) -> JSONResponse:
         """The job's JobStatus after the request."""
-        return to_json(job_to_status(plane.cancel(job_id)))
+        return json_answer(job_to_status(plane.cancel(job_id)))
 
     @router.delete("/jobs/{job_id}", summary="Delete an ended job's record, and its model if asked (DeleteJob)")
-    def delete_job(job_id: str, delete_model: bool = False) -> dict:
+    def delete_job(job_id: str, delete_model: bool = False) -> JSONResponse:
         """The deleted job's last JobStatus."""
-        return to_json(job_to_status(plane.delete_job(job_id, delete_model)))
+        return json_answer(job_to_status(plane.delete_job(job_id, delete_model)))
 
     @router.get("/models", summary="A page of models, newest first (ListModels)")
-    def list_models(page_size: int = Query(0, ge=0, le=10_000), page_token: str = "") -> dict:
+    def list_models(page_size: int = Query(0, ge=0, le=10_000), page_token: str = "") -> JSONResponse:
         """ListModelsResponse as JSON."""
         metas, token = plane.models(page_size, page_token)
-        return to_json(pb.ListModelsResponse(models=[model_to_info(m) for m in metas], next_page_token=token))
+        return json_answer(pb.ListModelsResponse(models=[model_to_info(m) for m in metas], next_page_token=token))
 
     @router.delete("/models/{model_id}", summary="Delete a model (DeleteModel)")
-    def delete_model(model_id: str) -> dict:
+    def delete_model(model_id: str) -> JSONResponse:
         """The deleted model's ModelInfo."""
-        return to_json(deleted_model_info(plane.delete_model(model_id)))
+        return json_answer(deleted_model_info(plane.delete_model(model_id)))
 
     @router.get("/datasets", summary="Built-in and uploaded datasets (ListDatasets)")
-    def list_datasets() -> dict:
+    def list_datasets() -> JSONResponse:
         """ListDatasetsResponse as JSON."""
-        return to_json(pb.ListDatasetsResponse(datasets=[dataset_to_info(m) for m in plane.dataset_list()]))
+        return json_answer(pb.ListDatasetsResponse(datasets=[dataset_to_info(m) for m in plane.dataset_list()]))
 
     @router.delete("/datasets/{name}", summary="Delete an uploaded dataset (DeleteDataset)")
-    def delete_dataset(name: str) -> dict:
+    def delete_dataset(name: str) -> JSONResponse:
         """The deleted dataset's DatasetInfo."""
-        return to_json(dataset_to_info(plane.delete_dataset(name)))
+        return json_answer(dataset_to_info(plane.delete_dataset(name)))
 
     @router.get("/choices", summary="The job form's choices, defaults, limits and datasets")
     def form_choices() -> dict:

@@ -143,3 +143,10 @@ def test_the_page_and_its_assets_are_open_and_the_api_needs_the_token(make_serve
         assert httpx.get(f"{base}{path}", timeout=5).status_code == 401
     allowed = httpx.get(f"{base}/api/v1/jobs", headers={"Authorization": "Bearer s3cret"}, timeout=5)
     assert allowed.status_code == 200 and allowed.json()["jobs"] == []
+
+
+def test_the_openapi_document_lists_the_api_but_not_the_endless_stream(web):
+    paths = web[0].get("/openapi.json").json()["paths"]
+    assert {"/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/cancel", "/api/v1/models",
+            "/api/v1/models/{model_id}", "/api/v1/datasets", "/api/v1/datasets/{name}", "/api/v1/choices"} <= set(paths)
+    assert "/api/v1/events" not in paths and "/" not in paths
