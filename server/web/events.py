@@ -69,6 +69,9 @@ class EventStream(StreamingResponse):
                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self._release = release
 
+    def __repr__(self) -> str:
+        return "EventStream(text/event-stream)"
+
     async def __call__(self, scope, receive, send) -> None:
         """Stream, then release the slot (also on disconnect or cancellation)."""
         try:

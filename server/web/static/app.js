@@ -22,16 +22,23 @@ function rowOf(cells, id, onDelete) {
   return row;
 }
 
+const percent = (v) => (v === undefined ? "" : `${(100 * v).toFixed(2)} %`);
+
+function modelRow(m) {
+  const a = m.architecture;
+  const final = m.finalMetrics || {};
+  const remove = async () => {
+    await api(`/api/v1/models/${m.modelId}`, { method: "DELETE" });
+    await loadModels();
+  };
+  return rowOf([m.name || m.modelId, m.dataset, `${[a.inputSize, ...a.hiddenSizes, a.outputSize].join("-")} ${a.activation}`,
+    Number(a.parameterCount).toLocaleString(), percent(final.testAccuracy), final.loss?.toFixed(4) ?? "",
+    bytes(Number(m.sizeBytes)), (m.createTime || "").slice(0, 19).replace("T", " ")], m.modelId, remove);
+}
+
 async function loadModels() {
   models = (await api("/api/v1/models?page_size=500")).models;
-  $("#models tbody").replaceChildren(...models.map((m) => {
-    const a = m.architecture;
-    const final = m.finalMetrics || {};
-    return rowOf([m.name || m.modelId, m.dataset, [a.inputSize, ...a.hiddenSizes, a.outputSize].join("-") + ` ${a.activation}`,
-      Number(a.parameterCount).toLocaleString(), final.testAccuracy === undefined ? "" : `${(100 * final.testAccuracy).toFixed(2)} %`,
-      final.loss === undefined ? "" : final.loss.toFixed(4), bytes(Number(m.sizeBytes)), (m.createTime || "").slice(0, 19).replace("T", " ")],
-    m.modelId, async () => { await api(`/api/v1/models/${m.modelId}`, { method: "DELETE" }); await loadModels(); });
-  }));
+  $("#models tbody").replaceChildren(...models.map(modelRow));
   const select = $("#digit-model");
   const chosen = select.value;
   const drawable = models.filter((m) => m.architecture.inputSize === 784);
@@ -39,24 +46,42 @@ async function loadModels() {
   if (drawable.some((m) => m.modelId === chosen)) select.value = chosen;
 }
 
+function datasetRow(d) {
+  const uploaded = d.source.endsWith("UPLOADED");
+  const remove = async () => {
+    await api(`/api/v1/datasets/${encodeURIComponent(d.name)}`, { method: "DELETE" });
+    await loadDatasets();
+  };
+  return rowOf([d.name, uploaded ? "uploaded" : "built-in", d.inputShape.join("×"), d.classes, d.trainSize,
+    d.testSize, Number(d.sizeBytes) ? bytes(Number(d.sizeBytes)) : ""], d.name, uploaded ? remove : null);
+}
+
 async function loadDatasets() {
   const { datasets } = await api("/api/v1/datasets");
-  $("#datasets tbody").replaceChildren(...datasets.map((d) => {
-    const uploaded = d.source.endsWith("UPLOADED");
-    return rowOf([d.name, uploaded ? "uploaded" : "built-in", d.inputShape.join("×"), d.classes, d.trainSize, d.testSize,
-      Number(d.sizeBytes) ? bytes(Number(d.sizeBytes)) : ""], d.name,
-    uploaded ? async () => { await api(`/api/v1/datasets/${encodeURIComponent(d.name)}`, { method: "DELETE" }); await loadDatasets(); } : null);
-  }));
+  $("#datasets tbody").replaceChildren(...datasets.map(datasetRow));
 }
 
 async function loadJobs(jobs, pageToken = "") {
   const page = await api(`/api/v1/jobs?page_token=${pageToken}`);
   if (pageToken) jobs.load(page.jobs); else jobs.reset(page.jobs);
-  if (!performance.getEntriesByName("jobs-rendered").length) performance.mark("jobs-rendered"); // bench/dashboard.py
+  // bench/dashboard.py times the first render by this mark.
+  if (!performance.getEntriesByName("jobs-rendered").length) performance.mark("jobs-rendered");
   const more = $("#jobs-more");
   more.hidden = !page.nextPageToken;
   more.onclick = () => loadJobs(jobs, page.nextPageToken);
   return page.feedVersion;
+}
+
+// One probability as a labelled bar.
+function bar(label, p, best) {
+  const row = document.createElement("div");
+  row.className = best ? "bar best" : "bar";
+  const parts = ["label", "fill", "value"].map((name) => Object.assign(document.createElement("span"), { className: name }));
+  parts[0].textContent = label;
+  parts[1].style.width = `${(100 * p).toFixed(1)}%`;
+  parts[2].textContent = `${(100 * p).toFixed(1)} %`;
+  row.append(...parts);
+  return row;
 }
 
 async function classify(pad) {
@@ -77,13 +102,7 @@ async function classify(pad) {
     const names = models.find((m) => m.modelId === modelId)?.classNames || [];
     answer.textContent = `${names[cls] ?? cls} (${(100 * probabilities[cls]).toFixed(1)} %)`;
     Object.assign(answer.dataset, { class: cls, probabilities: JSON.stringify(probabilities), model: modelId });
-    $("#digit-bars").replaceChildren(...probabilities.map((p, i) => {
-      const bar = document.createElement("div");
-      bar.className = i === cls ? "bar best" : "bar";
-      bar.innerHTML = `<span class="label"></span><span class="fill" style="width:${(100 * p).toFixed(1)}%"></span><span class="value">${(100 * p).toFixed(1)} %</span>`;
-      bar.firstChild.textContent = names[i] ?? i;
-      return bar;
-    }));
+    $("#digit-bars").replaceChildren(...probabilities.map((p, i) => bar(names[i] ?? i, p, i === cls)));
   } catch (error) {
     $("#digit-error").textContent = error.message;
   }
