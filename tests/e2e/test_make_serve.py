@@ -35,6 +35,7 @@ def _serve(tmp_path: Path, *make_args: str, **env: str) -> str:
         pytest.skip("needs make and the repo's .venv (make venv)")
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if k not in ("NNSVC_MNIST_DIR", "MAKEFLAGS")}
+    environ["NNSVC_HTTP_PORT"] = str(free_port())  # not the default 8080, which another server may hold
     # -o: take the venv as installed, so the test never runs pip.
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "-o", STAMP, "serve", f"PORT={port}",
