@@ -12,6 +12,7 @@ import pytest
 
 from server.jobfeed import JobFeed
 from server.records import JobRecord
+from server.web import events
 from server.web.events import MAX_STREAMS, StreamSlots, changes, start_version
 
 TINY_JOB = {"dataset": "tiny", "hiddenSizes": [8], "epochs": 3, "seed": 3}
@@ -149,6 +150,23 @@ def test_a_follower_behind_the_kept_changes_is_told_to_resync():
     events = list(read_events(batch.splitlines()))
     assert events[0].type == "resync" and events[0].data == {"feedVersion": "5"}
     assert [e.data["jobId"] for e in events[1:]] == ["job3", "job4"] and {e.id for e in events} == {5}
+
+
+def test_a_quiet_stream_sends_heartbeats_and_ends_when_the_server_stops(monkeypatch):
+    monkeypatch.setattr(events, "SLICE", 0.01)
+    monkeypatch.setattr(events, "HEARTBEAT", 0.03)
+    plane = FakePlane(JobFeed())
+
+    async def follow() -> list[str]:
+        chunks = []
+        async for chunk in changes(plane, 0, StreamSlots(1)):
+            chunks.append(chunk)
+            if chunk == ": heartbeat\n\n" and len(chunks) == 3:
+                plane.serving = False  # the server drains: the stream ends after this wait
+        return chunks
+
+    chunks = anyio.run(follow)
+    assert chunks[1:] == [": heartbeat\n\n"] * 2
 
 
 @pytest.mark.parametrize("header, expected", [(None, 7), ("", 7), ("3", 3), ("0", 0), ("8", 7), ("-1", 7), ("x", 7)])
