@@ -9,6 +9,7 @@ from server.errors import ServiceError
 from server.settings import Settings
 from server.web.auth import BearerTokenMiddleware
 from server.web.errors import service_error_handler
+from server.web.metrics_route import router as metrics_router
 
 
 def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = ()) -> FastAPI:
@@ -24,6 +25,8 @@ def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = (
     def healthz() -> dict:
         """{"live": true} while the process answers; {"ready": ...} says whether it takes work."""
         return {"live": plane.live(), "ready": plane.ready()}
+
+    app.include_router(metrics_router)  # GET /metrics (#15)
 
     if tokens:
         app.add_middleware(BearerTokenMiddleware, tokens=tokens, open_probes=settings.open_probes)
