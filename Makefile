@@ -17,6 +17,7 @@ TRITON_STAMP := $(TRITON_VENV)/.tritonclient-$(TRITONCLIENT_VERSION)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv triton-venv serve test test-container proto bench bench-serve bench-fashion bench-upload clean
+.PHONY: bench-metrics
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -69,6 +70,9 @@ bench-fashion: venv ## Print the Fashion-MNIST figures: Train on a real server, 
 
 bench-upload: venv ## Print the dataset upload figures and the Fashion-MNIST upload target (about 2 minutes)
 	$(BIN)/python bench/upload.py --runs 3
+
+bench-metrics: venv ## Print the metrics overhead figures: Predict with metrics on vs off, /metrics with 1,000 jobs (about a minute)
+	$(BIN)/python bench/metrics_overhead.py
 
 clean: ## Remove caches (keeps .venv and ./state)
 	rm -rf .pytest_cache .hypothesis
