@@ -24,7 +24,7 @@ from server.tensors import encode_array
 from tests.conftest import TEST_SETTINGS, RunningServer, start_server, wait_for_job
 
 Input = kpb.ModelInferRequest.InferInputTensor
-MODEL = "nnservice_predict_requests"  # the family name the parser gives (it drops _total)
+REQUESTS = "nnservice_predict_requests_total"
 
 
 class Served(NamedTuple):
@@ -103,12 +103,11 @@ def test_predicts_are_counted_by_model_protocol_and_code(served):
     def delta(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
 
-    requests = f"{MODEL}_total"
-    assert delta(requests, model=model, protocol="nnservice", code="OK") == 3
-    assert delta(requests, model=model, protocol="kserve-grpc", code="OK") == 2
-    assert delta(requests, model=model, protocol="nnservice", code="INVALID_ARGUMENT") == 1  # a real model
-    assert delta(requests, model=UNKNOWN_MODEL, protocol="nnservice", code="NOT_FOUND") == 1
-    assert delta(requests, model=UNKNOWN_MODEL, protocol="kserve-grpc", code="NOT_FOUND") == 1
+    assert delta(REQUESTS, model=model, protocol="nnservice", code="OK") == 3
+    assert delta(REQUESTS, model=model, protocol="kserve-grpc", code="OK") == 2
+    assert delta(REQUESTS, model=model, protocol="nnservice", code="INVALID_ARGUMENT") == 1  # a real model
+    assert delta(REQUESTS, model=UNKNOWN_MODEL, protocol="nnservice", code="NOT_FOUND") == 1
+    assert delta(REQUESTS, model=UNKNOWN_MODEL, protocol="kserve-grpc", code="NOT_FOUND") == 1
     models = {dict(labels).get("model") for _, labels in after}
     assert "nosuchmodel" not in models and "another-missing-model" not in models
     assert delta("nnservice_predict_rows_total", model=model, protocol="nnservice") == 5
