@@ -167,7 +167,7 @@ class DataPlane:
     def model_ready(self, model_id: str) -> bool:
         """Whether the model can answer predictions now; NOT_FOUND for an id that names nothing."""
         try:
-            self._models.loaded(model_id)
+            self._models.verify(model_id)
         except (FailedPrecondition, DataLoss):  # a job still training, or damaged files
             return False
         return self.ready()
@@ -179,7 +179,7 @@ class DataPlane:
     def _model_state(self, model_id: str) -> ModelState:
         """One model's state for the index."""
         try:
-            self._models.loaded(model_id)
+            self._models.verify(model_id)
         except ServiceError as exc:
             return ModelState(model_id, False, exc.message)
         return ModelState(model_id, True, "")
