@@ -24,8 +24,8 @@ from server.dataplane import DataPlane, server_version
 from server.datasets import DatasetRegistry, builtin_registry
 from server.interceptors import CallCounter, RpcInterceptor
 from server.jobs import JobManager
-from server.metrics import Metrics
 from server.kserve import KServeServicer
+from server.metrics import Metrics
 from server.models import ModelStore
 from server.priority import ServingGate
 from server.servicer import NNServiceServicer

@@ -155,7 +155,8 @@ class JobStore:
 
     def count_by_state(self, exclude: tuple[str, ...] = ()) -> dict[str, int]:
         """How many records are in each stored state, leaving out the jobs in `exclude` (the
-        active ones, whose live state the caller knows better); both counts read indexes only."""
+        active ones, whose live state the caller knows better). The count reads the state index
+        alone; the excluded ids are looked up by their unique index."""
         with self._lock:
             counts = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
             if exclude:  # one JSON parameter, whatever the number of active jobs
