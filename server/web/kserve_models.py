@@ -117,3 +117,21 @@ class RepositoryModel(BaseModel):
     version: str
     state: Literal["READY", "UNAVAILABLE"]
     reason: str
+
+
+def inline_schema(model: type[BaseModel]) -> dict:
+    """The model's JSON schema with its $defs inlined, for an operation's requestBody in OpenAPI
+    (a route that parses its own body has no component schema; these models are not recursive)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+    return resolve(schema)

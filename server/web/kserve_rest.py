@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
-from server.dataplane import DataPlane
+from server.dataplane import DataPlane, Prediction
 from server.errors import InvalidArgument, Unavailable
 from server.kserve_rules import (CLASS, EXTENSIONS, MODEL_VERSION, OUTPUT_DATATYPES, check_input, check_values,
                                  check_version, index_entry, model_metadata, output_shapes, probabilities_list,
@@ -19,20 +21,25 @@ from server.kserve_rules import (CLASS, EXTENSIONS, MODEL_VERSION, OUTPUT_DATATY
 from server.tensors import Batch, InputSpec
 from server.web.errors import error_body
 from server.web.kserve_models import (ErrorBody, InferRequest, InferResponse, Live, ModelMetadata, Ready,
-                                      RepositoryIndexRequest, RepositoryModel, ServerMetadata)
+                                      RepositoryIndexRequest, RepositoryModel, ServerMetadata, inline_schema)
 
 DRAINING = "the server is shutting down; retry on another instance or after it restarts"
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 404, 503)}
 NOT_READY = {400: {"model": Ready, "description": "the model is not ready (still training, or damaged files)"}}
+INFER_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": inline_schema(InferRequest)}}}}
+# What np.asarray made of data that are not all numbers (or, for UINT8, not all integers).
+_FOUND = {"U": "strings", "b": "booleans", "f": "numbers with a fraction or an exponent", "O": "mixed values or integers beyond 64 bits"}
+INLINE_ROWS = 8  # infer requests of at most this many rows answer on the event loop
 _KINDS = {"FP32": ("iuf", "numbers"), "UINT8": ("iu", "integers 0..255")}  # NumPy dtype kinds accepted
 
 
-def plane_of(request: Request) -> DataPlane:
-    """The application's data plane."""
+async def plane_of(request: Request) -> DataPlane:
+    """The application's data plane (async: no thread-pool hop for a dependency this small)."""
     return request.app.state.plane
 
 
-def taking_work(plane: DataPlane = Depends(plane_of)) -> DataPlane:
+async def taking_work(plane: DataPlane = Depends(plane_of)) -> DataPlane:
     """The data plane, or 503 while the server drains (like gRPC's UNAVAILABLE); probes stay open."""
     if not plane.ready():
         raise Unavailable(DRAINING)
@@ -93,12 +100,31 @@ def model_version_ready(name: str, version: str, plane: DataPlane = Depends(taki
     return model_ready(name, plane)
 
 
-@router.post("/models/{name}/infer", response_model=InferResponse, summary="Inference")
-def infer(name: str, body: InferRequest, plane: DataPlane = Depends(taking_work)):
+@router.post("/models/{name}/infer", response_model=InferResponse, summary="Inference", openapi_extra=INFER_BODY)
+async def infer(name: str, request: Request, plane: DataPlane = Depends(taking_work)):
     """Probabilities and classes for the request's input (FP32 features or UINT8 pixels)."""
+    return await answer_infer(plane, name, await parse_body(request, InferRequest))
+
+
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, summary="Inference",
+             openapi_extra=INFER_BODY)
+async def infer_version(name: str, version: str, request: Request, plane: DataPlane = Depends(taking_work)):
+    """Inference on a model version (each model has one version, "1")."""
+    check_version(name, version)
+    return await answer_infer(plane, name, await parse_body(request, InferRequest))
+
+
+async def answer_infer(plane: DataPlane, name: str, body: InferRequest) -> JSONResponse:
+    """Predict through the data plane; the outputs asked for, as the protocol's JSON."""
     outputs = requested_outputs(tuple(o.name for o in body.outputs or ()))
     max_rows = plane.settings.max_predict_rows
-    answer = plane.predict(name, lambda spec: decode_json_input(body, spec, max_rows), protocol="kserve-http")
+
+    def predict() -> Prediction:
+        return plane.predict(name, lambda spec: decode_json_input(body, spec, max_rows), protocol="kserve-http")
+    shape = body.inputs[0].shape if len(body.inputs) == 1 else ()
+    # A few rows answer on the event loop (a hop to the thread pool costs more than their forward
+    # pass); bigger batches go to the pool, so the loop keeps serving the other requests meanwhile.
+    answer = predict() if shape and shape[0] <= INLINE_ROWS else await run_in_threadpool(predict)
     shapes = output_shapes(answer)
     tensors = [{"name": output, "datatype": OUTPUT_DATATYPES[output], "shape": shapes[output],
                 "data": list(answer.classes) if output == CLASS else probabilities_list(answer)}
@@ -109,11 +135,13 @@ def infer(name: str, body: InferRequest, plane: DataPlane = Depends(taking_work)
     return JSONResponse(response)  # built here: skips re-validating our own answer against the model
 
 
-@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, summary="Inference")
-def infer_version(name: str, version: str, body: InferRequest, plane: DataPlane = Depends(taking_work)):
-    """Inference on a model version (each model has one version, "1")."""
-    check_version(name, version)
-    return infer(name, body, plane)
+async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    """The body as `model`, parsed by pydantic's own JSON parser (a 784-float image: ~30 us, against
+    ~300 us for json.loads then validation); any Content-Type, as Triton accepts."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
 @router.post("/repository/index", response_model=list[RepositoryModel], summary="Model repository index")
@@ -133,7 +161,8 @@ def decode_json_input(body: InferRequest, spec: InputSpec, max_rows: int) -> Bat
         raise InvalidArgument("input data must be a list of numbers in row-major order, flat or "
                               "nested evenly by the shape") from None
     if x.size == rows * spec.features and x.dtype.kind not in kinds:
-        raise InvalidArgument(f"{tensor.datatype} input data must be {what}; got {x.dtype.name} values")
+        found = _FOUND.get(x.dtype.kind, "values of other kinds")
+        raise InvalidArgument(f"{tensor.datatype} input data must be {what}; found {found}")
     x = check_values(x, tensor.datatype, rows * spec.features, tensor.shape, "data")
     return Batch(x.reshape(rows, spec.features), True)
 
@@ -145,8 +174,8 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     where = ".".join(str(part) for part in first["loc"])
     if first["type"] == "json_invalid":
         message = f"the request body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})"
-    elif tuple(first["loc"]) == ("body",) and first["type"] == "model_attributes_type":
-        message = "the request body must be a JSON object (send it with 'Content-Type: application/json')"
+    elif tuple(first["loc"]) == ("body",) and first["type"] in ("model_type", "model_attributes_type"):
+        message = 'the request body must be a JSON object, e.g. {"inputs": [...]}'
     else:
         message = f"{where}: {first['msg']}"
     if len(errors) > 1:
