@@ -17,7 +17,10 @@ def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = (
     """The HTTP application over `plane`; with `tokens`, every non-public path needs one of them."""
     app = FastAPI(title="nnservice", version=server_version(),
                   description="Train and serve NumPy neural networks: the KServe v2 REST protocol, "
-                              "Prometheus metrics and a live dashboard, beside the gRPC API.")
+                              "Prometheus metrics and a live dashboard, beside the gRPC API.",
+                  # Swagger UI and ReDoc load their scripts from a CDN, and the server must work
+                  # offline: only the document itself, /openapi.json, is served.
+                  docs_url=None, redoc_url=None)
     app.state.plane = plane
     app.state.settings = settings
     app.add_exception_handler(ServiceError, service_error_handler)

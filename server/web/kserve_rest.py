@@ -24,7 +24,10 @@ from server.web.kserve_models import (ErrorBody, InferRequest, InferResponse, Li
                                       RepositoryIndexRequest, RepositoryModel, ServerMetadata, inline_schema)
 
 DRAINING = "the server is shutting down; retry on another instance or after it restarts"
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 404, 503)}
+# "4XX" also keeps FastAPI from documenting its 422, which these routes answer as 400 instead.
+ERRORS = {"4XX": {"model": ErrorBody, "description": "400: a bad request (the message names the field); "
+                  "401: a bearer token is needed; 404: no such model or version"},
+          503: {"model": ErrorBody, "description": "the server is draining"}}
 NOT_READY = {400: {"model": Ready, "description": "the model is not ready (still training, or damaged files)"}}
 INFER_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": inline_schema(InferRequest)}}}}

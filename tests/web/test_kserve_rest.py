@@ -224,3 +224,5 @@ def test_the_openapi_document_describes_every_route_and_the_infer_body(rest):
     schema = paths["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["inputs"] and "$ref" not in json.dumps(schema)
     assert set(schema["properties"]["inputs"]["items"]["properties"]) >= {"name", "shape", "datatype", "data"}
+    assert not [p for p in paths.values() for op in p.values() if "422" in op["responses"]]  # 400 instead
+    assert client.get("/docs").status_code == 404  # Swagger UI would need a CDN: off
