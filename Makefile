@@ -16,7 +16,7 @@ TRITONCLIENT_VERSION := 2.73.0
 TRITON_STAMP := $(TRITON_VENV)/.tritonclient-$(TRITONCLIENT_VERSION)-grpc-http
 
 .DEFAULT_GOAL := help
-.PHONY: help venv triton-venv serve test test-container proto bench bench-serve bench-fashion bench-upload clean
+.PHONY: help venv triton-venv serve test test-container proto bench bench-serve bench-fashion bench-upload bench-rest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ bench-fashion: venv ## Print the Fashion-MNIST figures: Train on a real server, 
 
 bench-upload: venv ## Print the dataset upload figures and the Fashion-MNIST upload target (about 2 minutes)
 	$(BIN)/python bench/upload.py --runs 3
+
+bench-rest: venv ## Print KServe REST infer vs gRPC Predict latency, and what the JSON costs (about a minute)
+	$(BIN)/python bench/serve_rest.py
 
 clean: ## Remove caches (keeps .venv and ./state)
 	rm -rf .pytest_cache .hypothesis
