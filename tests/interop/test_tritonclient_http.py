@@ -1,4 +1,4 @@
-"""tritonclient.http 2.73 (JSON tensors, binary_data=False) against a real nn-server's HTTP port:
+"""tritonclient.http 2.73 (JSON tensors with binary_data=False, and its binary default) against a real nn-server's HTTP port:
 health, metadata, infer (UINT8 and FP32) equal to gRPC Predict, errors and the repository index."""
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def test_tritonclient_http_sees_what_predict_answers(make_server, trained_model,
         stub = pb_grpc.NNServiceStub(channel)
         for datatype, x in (("UINT8", pixels), ("FP32", pixels.astype(np.float32) / np.float32(255))):
             expected, classes = predict(stub, model_id, x)
-            np.testing.assert_array_equal(np.load(tmp_path / f"http-{datatype}-probabilities.npy"), expected)
-            assert np.load(tmp_path / f"http-{datatype}-class.npy").tolist() == classes
+            for kind in ("http", "http-bin"):  # JSON tensors, then the binary extension
+                np.testing.assert_array_equal(np.load(tmp_path / f"{kind}-{datatype}-probabilities.npy"), expected)
+                assert np.load(tmp_path / f"{kind}-{datatype}-class.npy").tolist() == classes
             assert report[f"{datatype}-id"] == "interop-http-1"
     assert report["error"]["status"] == "400" and "input shape must be" in report["error"]["message"]
     assert report["missing"]["status"] == "404"

@@ -128,7 +128,8 @@ def test_repository_index_equals_grpc(rest):
 BAD_BODIES = [
     ('{"inputs": [', 400, "not valid JSON"),
     ("[1, 2]", 400, "must be a JSON object"),
-    ('{"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8"}]}', 400, "body.inputs.0.data"),
+    ('{"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8"}]}', 400, "the input has no data"),
+    ('{"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8", "data": {}}]}', 400, "body.inputs.0.data"),
     ('{"inputs": [{"name": "input", "shape": ["a"], "datatype": "UINT8", "data": []}]}', 400, "body.inputs.0.shape.0"),
     (json.dumps(infer_body(np.zeros((1, 27, 28), np.uint8), "UINT8")), 400, "input shape must be [N, 784]"),
     (json.dumps(infer_body(np.zeros((1, 784), np.uint8), "INT32")), 400, "datatype must be FP32"),
@@ -226,3 +227,58 @@ def test_the_openapi_document_describes_every_route_and_the_infer_body(rest):
     assert set(schema["properties"]["inputs"]["items"]["properties"]) >= {"name", "shape", "datatype", "data"}
     assert not [p for p in paths.values() for op in p.values() if "422" in op["responses"]]  # 400 instead
     assert client.get("/docs").status_code == 404  # Swagger UI would need a CDN: off
+
+
+def binary_post(client, model_id: str, header: dict, raw: bytes, length: str | None = None) -> httpx.Response:
+    """An infer request in Triton's binary extension: the JSON part, then raw bytes."""
+    text = json.dumps(header).encode()
+    return client.post(f"/v2/models/{model_id}/infer", content=text + raw,
+                       headers={"Inference-Header-Content-Length": length or str(len(text))})
+
+
+def split_binary(answer: httpx.Response) -> tuple[dict, bytes]:
+    length = int(answer.headers["inference-header-content-length"])
+    return json.loads(answer.content[:length]), answer.content[length:]
+
+
+@pytest.mark.parametrize("datatype", ["UINT8", "FP32"])
+def test_the_binary_extension_in_and_out_equals_predict(rest, datatype):
+    client, channel, model_id = rest
+    x = pixels(2, seed=9) if datatype == "UINT8" else pixels(2, seed=9) / np.float32(255)
+    raw = x.astype("<f4").tobytes() if datatype == "FP32" else x.tobytes()
+    header = {"id": "bin-1", "inputs": [{"name": "input", "shape": [2, 28, 28], "datatype": datatype,
+                                         "parameters": {"binary_data_size": len(raw)}}],
+              "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}, {"name": "class"}]}
+    answer = binary_post(client, model_id, header, raw)
+    assert answer.status_code == 200, answer.text
+    body, tail = split_binary(answer)
+    probs_out, class_out = body["outputs"]
+    assert probs_out["parameters"] == {"binary_data_size": 80} and "data" not in probs_out and len(tail) == 80
+    expected, classes = grpc_predict(channel, model_id, x)
+    np.testing.assert_array_equal(np.frombuffer(tail, "<f4").reshape(2, 10), expected)
+    assert class_out["data"] == classes and body["id"] == "bin-1"
+
+
+def test_binary_data_output_answers_every_output_raw(rest):
+    client, channel, model_id = rest
+    x = pixels(1, seed=10)
+    body, tail = split_binary(client.post(f"/v2/models/{model_id}/infer",
+                                          json=infer_body(x, "UINT8", parameters={"binary_data_output": True})))
+    assert [o["parameters"]["binary_data_size"] for o in body["outputs"]] == [40, 8]
+    expected, classes = grpc_predict(channel, model_id, x)
+    np.testing.assert_array_equal(np.frombuffer(tail[:40], "<f4").reshape(1, 10), expected)
+    assert np.frombuffer(tail[40:], "<i8").tolist() == classes
+
+
+def test_binary_parts_that_do_not_add_up_get_400(rest):
+    client, _, model_id = rest
+    header = {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "UINT8",
+                          "parameters": {"binary_data_size": 784}}]}
+    short = binary_post(client, model_id, header, bytes(783))
+    assert short.status_code == 400 and "binary part has 783" in short.json()["error"]
+    wrong_size = binary_post(client, model_id, {**header, "inputs": [{**header["inputs"][0],
+                                                "parameters": {"binary_data_size": 700}}]}, bytes(700))
+    assert wrong_size.status_code == 400 and "raw input has 700 bytes" in wrong_size.json()["error"]
+    for length in ("-1", "99999", "x"):
+        bad = binary_post(client, model_id, header, bytes(784), length=length)
+        assert bad.status_code == 400 and "inference-header-content-length" in bad.json()["error"]
