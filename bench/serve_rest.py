@@ -64,6 +64,14 @@ def binary_body(image: np.ndarray) -> tuple[bytes, dict]:
     return header + image.tobytes(), {"Inference-Header-Content-Length": str(len(header))}
 
 
+def rest_probe(conn: http.client.HTTPConnection):
+    """GET /v2/health/live: what the HTTP stack costs with next to no work behind it."""
+    def call() -> bytes:
+        conn.request("GET", "/v2/health/live")
+        return conn.getresponse().read()
+    return call
+
+
 def rest_call(conn: http.client.HTTPConnection, path: str, body: bytes, extra: dict | None = None):
     """One POST on a kept-alive connection (http.client writes headers and body in one send)."""
     headers = {"Content-Type": "application/json", **(extra or {})}
@@ -138,7 +146,8 @@ def measure(args: argparse.Namespace, state: Path) -> dict[str, Lat]:
         calls = {"predict": lambda: stub.Predict(request, timeout=30),
                  "rest UINT8": rest_call(conn, path, bodies["UINT8"]),
                  "rest FP32": rest_call(conn, path, bodies["FP32"]),
-                 "rest binary": rest_call(conn, path, *binary_body(image))}
+                 "rest binary": rest_call(conn, path, *binary_body(image)),
+                 "rest live": rest_probe(conn)}
         lats = interleaved(calls, args.calls, args.rounds)
         answer = calls["rest UINT8"]()
         conn.close()
@@ -157,6 +166,9 @@ def report(lats: dict[str, Lat], costs: dict[str, float], bodies: dict[str, byte
         lat = lats[kind]
         row(f"REST infer, {label} p50", f"{lat.p50:.3f} ms", f"{base.p50:.3f} ms", ratio(lat.p50, base.p50))
         row(f"REST infer, {label} p99", f"{lat.p99:.3f} ms", f"{base.p99:.3f} ms", ratio(lat.p99, base.p99))
+    live = lats["rest live"]
+    row("REST GET /v2/health/live p50 (the HTTP stack)", f"{live.p50:.3f} ms", f"{base.p50:.3f} ms",
+        ratio(live.p50, base.p50))
     print("\n== What the JSON costs (in-process, per request) ==")
     for datatype, body in bodies.items():
         row(f"request body, {datatype}", f"{len(body)} bytes", "raw: 784 bytes" if datatype == "UINT8" else "")
