@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from server.dataplane import DataPlane, server_version
 from server.errors import ServiceError
 from server.settings import Settings
 from server.web import kserve_rest
 from server.web.auth import BearerTokenMiddleware
-from server.web.errors import service_error_handler
+from server.web.errors import http_error_handler, service_error_handler
 
 
 def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = ()) -> FastAPI:
@@ -25,6 +26,7 @@ def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = (
     app.state.settings = settings
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(RequestValidationError, kserve_rest.validation_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
     app.include_router(kserve_rest.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness of the HTTP front door")

@@ -282,3 +282,12 @@ def test_binary_parts_that_do_not_add_up_get_400(rest):
     for length in ("-1", "99999", "x"):
         bad = binary_post(client, model_id, header, bytes(784), length=length)
         assert bad.status_code == 400 and "inference-header-content-length" in bad.json()["error"]
+
+
+def test_unknown_routes_and_methods_get_the_protocols_error_body(rest):
+    client, _, _ = rest
+    missing = client.get("/v2/models/a/b/c")
+    assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
+    assert "/openapi.json" in missing.json()["error"]
+    wrong = client.delete("/v2")
+    assert wrong.status_code == 405 and wrong.json() == {"error": "Method Not Allowed", "code": "UNIMPLEMENTED"}
