@@ -57,9 +57,9 @@ def check_values(x: np.ndarray, datatype: str, count: int, shape, field: str) ->
         x = x.astype(np.float32, copy=False).ravel()
         check_finite(x)
         return x
-    if x.size and (int(x.min()) < 0 or int(x.max()) > 255):
-        bad = int(x.min()) if int(x.min()) < 0 else int(x.max())
-        raise InvalidArgument(f"UINT8 values must be 0..255; found {bad}")
+    low, high = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    if low < 0 or high > 255:
+        raise InvalidArgument(f"UINT8 values must be 0..255; found {low if low < 0 else high}")
     return x.astype(np.uint8).ravel()
 
 
