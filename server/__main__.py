@@ -91,6 +91,11 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                              "threads run SCHED_IDLE (Linux)")
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, dest="http", default=defaults.http,
                         help="serve HTTP (KServe v2 REST, /metrics, the dashboard at /) on --http-port")
+    # Prometheus metrics (#15)
+    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, dest="metrics",
+                        default=defaults.metrics,
+                        help="count predictions, training and RPCs and serve them for Prometheus at "
+                             "GET /metrics on --http-port (docs/metrics.md); off, /metrics answers 404")
     return parser
 
 

@@ -8,6 +8,7 @@ to these checks, so both forms accept and refuse exactly the same requests.
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Sequence
 
 import numpy as np
@@ -56,10 +57,23 @@ def check_values(x: np.ndarray, datatype: str, count: int, shape, field: str) ->
         x = x.astype(np.float32, copy=False).ravel()
         check_finite(x)
         return x
-    if x.size and (int(x.min()) < 0 or int(x.max()) > 255):
-        bad = int(x.min()) if int(x.min()) < 0 else int(x.max())
-        raise InvalidArgument(f"UINT8 values must be 0..255; found {bad}")
+    low, high = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    if low < 0 or high > 255:
+        raise InvalidArgument(f"UINT8 values must be 0..255; found {low if low < 0 else high}")
     return x.astype(np.uint8).ravel()
+
+
+def from_raw(raw: bytes, dtype: str, rows: int, features: int, shape) -> np.ndarray:
+    """Raw little-endian row-major bytes (any protocol's) as (rows, features): a view, checked."""
+    itemsize = ITEMSIZE[dtype]
+    if len(raw) != rows * features * itemsize:
+        raise InvalidArgument(f"raw input has {len(raw)} bytes; shape {list(shape)} of {dtype} "
+                              f"needs {rows * features * itemsize}")
+    if itemsize == 1:  # pixels: the model's W1 is pre-scaled by 1/255
+        return np.frombuffer(raw, dtype=np.uint8).reshape(rows, features)
+    x = np.frombuffer(raw, dtype="<f4").reshape(rows, features)
+    check_finite(x)
+    return x
 
 
 def requested_outputs(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -85,6 +99,16 @@ def probabilities_list(answer: Prediction) -> list[float]:
     """The probabilities as one flat row-major list of Python floats."""
     probs = answer.probabilities
     return probs if type(probs) is list else probs.ravel().tolist()
+
+
+def raw_output(name: str, answer: Prediction) -> bytes:
+    """One output as raw little-endian bytes."""
+    if name == CLASS:
+        return struct.pack(f"<{len(answer.classes)}q", *answer.classes)
+    probs = answer.probabilities
+    if type(probs) is list:  # one row of Python floats (the batch-1 path)
+        return struct.pack(f"<{len(probs)}f", *probs)
+    return np.ascontiguousarray(probs, dtype="<f4").tobytes()
 
 
 def model_metadata(model_id: str, spec: InputSpec, classes: int) -> dict:

@@ -7,17 +7,15 @@ contents out (tritonclient reads only raw_output_contents); typed contents in, t
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
 from protos import grpc_predict_v2_pb2 as kpb
 from server.dataplane import Prediction
 from server.errors import InvalidArgument
-from server.kserve_rules import (CLASS, INPUT_NAME, ITEMSIZE, OUTPUT_DATATYPES, PROBABILITIES, check_input,
-                                 check_values, model_metadata, output_shapes, probabilities_list)
+from server.kserve_rules import (INPUT_NAME, OUTPUT_DATATYPES, PROBABILITIES, check_input, check_values,
+                                 from_raw, model_metadata, output_shapes, probabilities_list, raw_output)
 from server.kserve_rules import requested_outputs as checked_outputs
-from server.tensors import Batch, InputSpec, check_finite
+from server.tensors import Batch, InputSpec
 
 _OUTPUT = kpb.ModelInferResponse.InferOutputTensor
 
@@ -40,21 +38,8 @@ def decode_infer_input(request: kpb.ModelInferRequest, spec: InputSpec, max_rows
     if raws:
         if tensor.HasField("contents"):
             raise InvalidArgument("input carries both contents and raw_input_contents; send one of them")
-        return Batch(_from_raw(raws[0], dtype, rows, spec.features, tensor.shape), False)
+        return Batch(from_raw(raws[0], dtype, rows, spec.features, tensor.shape), False)
     return Batch(_from_contents(tensor, dtype, rows * spec.features).reshape(rows, spec.features), True)
-
-
-def _from_raw(raw: bytes, dtype: str, rows: int, features: int, shape) -> np.ndarray:
-    """Raw little-endian row-major bytes as (rows, features): a view, checked for its length."""
-    itemsize = ITEMSIZE[dtype]
-    if len(raw) != rows * features * itemsize:
-        raise InvalidArgument(f"raw input has {len(raw)} bytes; shape {list(shape)} of {dtype} "
-                              f"needs {rows * features * itemsize}")
-    if itemsize == 1:  # pixels: the model's W1 is pre-scaled by 1/255
-        return np.frombuffer(raw, dtype=np.uint8).reshape(rows, features)
-    x = np.frombuffer(raw, dtype="<f4").reshape(rows, features)
-    check_finite(x)
-    return x
 
 
 def _from_contents(tensor, dtype: str, count: int) -> np.ndarray:
@@ -87,20 +72,10 @@ def encode_infer_response(request: kpb.ModelInferRequest, answer: Prediction,
             else:
                 tensor.contents.int64_contents[:] = answer.classes
     else:
-        raws = [_raw(name, answer) for name in outputs]
+        raws = [raw_output(name, answer) for name in outputs]
     # One constructor call: cheaper than filling the message field by field.
     return kpb.ModelInferResponse(model_name=request.model_name, model_version="1", id=request.id,
                                   outputs=tensors, raw_output_contents=raws)
-
-
-def _raw(name: str, answer: Prediction) -> bytes:
-    """One output as raw little-endian bytes."""
-    if name == CLASS:
-        return struct.pack(f"<{len(answer.classes)}q", *answer.classes)
-    probs = answer.probabilities
-    if type(probs) is list:  # one row of Python floats (the batch-1 path)
-        return struct.pack(f"<{len(probs)}f", *probs)
-    return np.ascontiguousarray(probs, dtype="<f4").tobytes()
 
 
 def metadata_response(model_id: str, spec: InputSpec, classes: int) -> kpb.ModelMetadataResponse:

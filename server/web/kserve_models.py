@@ -66,22 +66,24 @@ class RequestInput(BaseModel):
     name: str = Field(description='the model\'s one input is "input"')
     shape: list[int] = Field(description="[N, *input shape] or [N, features]")
     datatype: str = Field(description="FP32 (features) or UINT8 (pixels 0..255)")
-    parameters: Parameters | None = None
-    data: TensorData
+    parameters: Parameters | None = Field(None, description="binary_data_size: the values are the request's "
+                                          "binary part (Triton's binary tensor extension)")
+    data: TensorData | None = Field(None, description="the values, unless they come as binary")
 
 
 class RequestOutput(BaseModel):
     """An output the request asks for (all when the request names none)."""
 
     name: str = Field(description='"probabilities" or "class"')
-    parameters: Parameters | None = None
+    parameters: Parameters | None = Field(None, description="binary_data: true answers this output as raw bytes")
 
 
 class InferRequest(BaseModel):
     """POST /v2/models/{name}/infer."""
 
     id: str | None = Field(None, description="echoed in the response")
-    parameters: Parameters | None = None
+    parameters: Parameters | None = Field(None, description="binary_data_output: true answers every output "
+                                          "not asked otherwise as raw bytes")
     inputs: list[RequestInput]
     outputs: list[RequestOutput] | None = None
 
@@ -92,7 +94,8 @@ class ResponseOutput(BaseModel):
     name: str
     datatype: Literal["FP32", "INT64"]
     shape: list[int]
-    data: list[float] | list[int]
+    parameters: dict[str, int] | None = Field(None, description="binary_data_size, for an output sent as raw bytes")
+    data: list[float] | list[int] | None = None
 
 
 class InferResponse(BaseModel):
@@ -117,3 +120,21 @@ class RepositoryModel(BaseModel):
     version: str
     state: Literal["READY", "UNAVAILABLE"]
     reason: str
+
+
+def inline_schema(model: type[BaseModel]) -> dict:
+    """The model's JSON schema with its $defs inlined, for an operation's requestBody in OpenAPI
+    (a route that parses its own body has no component schema; these models are not recursive)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+    return resolve(schema)
