@@ -23,7 +23,13 @@ from server.errors import InvalidArgument
 from server.lifecycle_convert import deleted_model_info
 from server.web.events import events_route
 from server.web.jsonmsg import json_answer
+from server.web.kserve_models import ErrorBody
 
+# As the KServe routes: "4XX" (which also keeps FastAPI from documenting a 422: validation
+# errors are answered 400 by the app's handler) and the server's error body.
+API_ERRORS = {"4XX": {"model": ErrorBody, "description": "400: a bad request (the message says why, as gRPC "
+                      "would); 401: a bearer token is needed; 404: no such job, model or dataset; 429: too "
+                      "many queued jobs"}}
 TRAIN_EXAMPLE = {"dataset": "mnist", "hiddenSizes": [100], "optimizer": "adam", "epochs": 5}
 
 
@@ -62,7 +68,7 @@ def choices_json(plane: DataPlane) -> dict:
 
 def build_router(plane: DataPlane) -> APIRouter:
     """The /api/v1 routes over `plane` (sync routes: FastAPI runs them on its thread pool)."""
-    router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+    router = APIRouter(prefix="/api/v1", tags=["dashboard"], responses=API_ERRORS)
 
     @router.get("/jobs", summary="A page of jobs, newest first (ListJobs)")
     def list_jobs(state: str = Query("", description="QUEUED, RUNNING, SUCCEEDED, ...; empty = all"),
