@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,8 @@ from distributed import Client
 from threadpoolctl import threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_lib import EMBEDDED_MNIST, REPO_ROOT, Lat, ServerProcess, load_avg, ratio, timed_calls  # noqa: E402
+from serve_lib import (EMBEDDED_MNIST, REPO_ROOT, Lat, ServerProcess, cpu_seconds, load_avg, ratio,  # noqa: E402
+                       timed_calls)
 from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
 from server.dask_task import TOPIC  # noqa: E402
@@ -67,12 +69,18 @@ class cluster:
                              "--scheduler-file", str(info))]
         self.scheduler_address = _address_in(info, self._procs[0])
         self._procs.append(_dask("worker", self.scheduler_address, "--nworkers", str(workers), "--nthreads", "1",
-                                 "--resources", "TRAIN=1", "--host", "127.0.0.1", "--no-dashboard"))
+                                 "--resources", "TRAIN=1", "--host", "127.0.0.1", "--no-dashboard",
+                                 "--preload", "server.dask_task"))
         with Client(self.scheduler_address, set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=120)
 
     def __repr__(self) -> str:
         return f"cluster({self.scheduler_address!r})"
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the workers."""
+        with Client(self.scheduler_address, set_as_default=False) as client:
+            return list(client.run(os.getpid).values())
 
     def __enter__(self) -> "cluster":
         return self
@@ -139,16 +147,19 @@ def scaling(workdir: Path, quick: bool, rounds: int) -> dict:
         for workers, server in servers.items():  # one per worker (TRAIN=1): each has the data loaded
             for job_id in [server.train(**{**job, "train_size": 100, "epochs": 1}) for _ in range(workers)]:
                 server.wait(job_id)
+        pids = {1: one.worker_pids(), 2: two.worker_pids()}
         for r in range(rounds):
-            times = {}
+            times, cores = {}, {}
             for workers in ((1, 2) if r % 2 == 0 else (2, 1)):
+                cpu = sum(map(cpu_seconds, pids[workers]))
                 start = time.perf_counter()
                 ids = [servers[workers].train(**job) for _ in range(4)]
                 for job_id in ids:  # polling slowly: the bench must not take the workers' cores
                     servers[workers].wait(job_id, poll=0.1)
                 times[workers] = time.perf_counter() - start
-            out["rounds"].append({"1_worker_s": times[1], "2_worker_s": times[2],
-                                  "ratio": ratio(times[2], times[1]), "load": load_avg()})
+                cores[workers] = (sum(map(cpu_seconds, pids[workers])) - cpu) / times[workers]
+            out["rounds"].append({"1_worker_s": times[1], "2_worker_s": times[2], "ratio": ratio(times[2], times[1]),
+                                  "1_worker_cores": cores[1], "2_worker_cores": cores[2], "load": load_avg()})
         out["blas"] = _worker_blas(one)
     out["ratio"] = statistics.median(r["ratio"] for r in out["rounds"])
     return out
@@ -251,7 +262,8 @@ def report(out: dict) -> None:
     print(f"== Scaling: four jobs of {s['job']} ==")
     for r in s["rounds"]:
         print(f"  1 worker {r['1_worker_s']:.1f} s   2 workers {r['2_worker_s']:.1f} s   "
-              f"ratio {r['ratio']:.2f}   (load {r['load']})")
+              f"ratio {r['ratio']:.2f}   cores the workers got {r['1_worker_cores']:.2f} / "
+              f"{r['2_worker_cores']:.2f}   (load {r['load']})")
     print(f"  median ratio {s['ratio']:.2f} (target <= 0.6)")
     print("== Dispatch: Train -> SUCCEEDED of a tiny job (median) ==")
     print(f"  thread pool {d['thread_s']:.3f} s   dask {d['dask_s']:.3f} s   "
