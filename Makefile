@@ -13,10 +13,10 @@ STAMP := $(VENV)/.nnservice-installed
 # from a venv of its own; `pip index versions tritonclient` lists the releases.
 TRITON_VENV := .venv-triton
 TRITONCLIENT_VERSION := 2.73.0
-TRITON_STAMP := $(TRITON_VENV)/.tritonclient-$(TRITONCLIENT_VERSION)
+TRITON_STAMP := $(TRITON_VENV)/.tritonclient-$(TRITONCLIENT_VERSION)-grpc-http
 
 .DEFAULT_GOAL := help
-.PHONY: help venv triton-venv serve test test-container proto bench bench-serve bench-fashion bench-upload clean
+.PHONY: help venv triton-venv serve test test-container proto bench bench-serve bench-fashion bench-upload bench-rest bench-metrics clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -28,11 +28,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-triton-venv: $(TRITON_STAMP) ## Create .venv-triton with tritonclient[grpc] for the KServe interoperability test
+triton-venv: $(TRITON_STAMP) ## Create .venv-triton with tritonclient[grpc,http] for the KServe interoperability tests
 
 $(TRITON_STAMP):
 	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
-	$(TRITON_VENV)/bin/python -m pip install --quiet 'tritonclient[grpc]==$(TRITONCLIENT_VERSION)' numpy
+	$(TRITON_VENV)/bin/python -m pip install --quiet 'tritonclient[grpc,http]==$(TRITONCLIENT_VERSION)' numpy
 	touch $@
 
 # MNIST: $NNSVC_MNIST_DIR if set (the server reads it itself), else the copy embedded in
@@ -69,6 +69,11 @@ bench-fashion: venv ## Print the Fashion-MNIST figures: Train on a real server, 
 
 bench-upload: venv ## Print the dataset upload figures and the Fashion-MNIST upload target (about 2 minutes)
 	$(BIN)/python bench/upload.py --runs 3
+
+bench-metrics: venv ## Print the metrics overhead figures: Predict with metrics on vs off, /metrics with 1,000 jobs (about a minute)
+	$(BIN)/python bench/metrics_overhead.py
+bench-rest: venv ## Print KServe REST infer vs gRPC Predict latency, and what the JSON costs (about a minute)
+	$(BIN)/python bench/serve_rest.py
 
 clean: ## Remove caches (keeps .venv and ./state)
 	rm -rf .pytest_cache .hypothesis

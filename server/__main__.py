@@ -95,6 +95,11 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                         default=defaults.dask_idle_training,
                         help="with --executor dask, workers train SCHED_IDLE with one BLAS thread (Linux): "
                              "on the server's machine they take only CPU serving does not want")
+    # Prometheus metrics (#15)
+    parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, dest="metrics",
+                        default=defaults.metrics,
+                        help="count predictions, training and RPCs and serve them for Prometheus at "
+                             "GET /metrics on --http-port (docs/metrics.md); off, /metrics answers 404")
     return parser
 
 

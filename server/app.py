@@ -20,11 +20,12 @@ from protos import grpc_predict_v2_pb2 as kserve_pb
 from protos import grpc_predict_v2_pb2_grpc as kserve_grpc
 from server import tls
 from server.auth import TokenAuthInterceptor, load_tokens
-from server.dataplane import DataPlane
+from server.dataplane import DataPlane, server_version
 from server.datasets import DatasetRegistry, builtin_registry
 from server.interceptors import CallCounter, RpcInterceptor
 from server.jobs import JobManager
 from server.kserve import KServeServicer
+from server.metrics import Metrics
 from server.models import ModelStore
 from server.priority import ServingGate
 from server.servicer import NNServiceServicer
@@ -162,7 +163,8 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ])
-    plane = DataPlane(settings, jobs, ModelRegistry(models, jobs), serving, uploads, draining)
+    metrics = Metrics(jobs, calls, server_version()) if settings.metrics else None  # #15
+    plane = DataPlane(settings, jobs, ModelRegistry(models, jobs), serving, uploads, draining, metrics)
     pb_grpc.add_NNServiceServicer_to_server(NNServiceServicer(plane), server)
     kserve_grpc.add_GRPCInferenceServiceServicer_to_server(KServeServicer(plane), server)
     health_servicer = _add_probes(server)

@@ -257,6 +257,17 @@ class JobManager:
                                          f"{', '.join(users)}; cancel them or wait until they end")
             return self.datasets.unregister(name)
 
+    def count_by_state(self) -> dict[str, int]:
+        """Jobs per state, for /metrics: the job store's counts, with the live state of active jobs
+        (their stored rows lag by up to a progress write)."""
+        with self._lock:
+            jobs = list(self._active.values())
+        counts = self._store.count_by_state(tuple(job.record.job_id for job in jobs))
+        for job in jobs:
+            state = job.record.state  # one attribute read: no need to wait on a training step's lock
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
     def state_of(self, job_id: str) -> str | None:
         """The state of a job, or None if there is no such job (used for model lookups)."""
         try:

@@ -8,20 +8,9 @@ from __future__ import annotations
 from protos import grpc_predict_v2_pb2 as kpb
 from protos import grpc_predict_v2_pb2_grpc as kpb_grpc
 from server.dataplane import DataPlane
-from server.errors import NotFound
+from server.kserve_rules import EXTENSIONS, check_version, index_entry, repository_index
 from server.kserve_tensors import decode_infer_input, encode_infer_response, metadata_response, requested_outputs
 from server.rpc_errors import unary
-
-MODEL_VERSION = "1"
-# The protocol's extensions nnservice implements (Triton's name for the repository index).
-EXTENSIONS = ("model_repository",)
-
-
-def _check_version(model_id: str, version: str) -> None:
-    """Each model has one version, "1" (an empty version means it)."""
-    if version and version != MODEL_VERSION:
-        raise NotFound(f"model {model_id!r} has no version {version!r}: its only version is "
-                       f"{MODEL_VERSION!r} (or leave the version empty)")
 
 
 class KServeServicer(kpb_grpc.GRPCInferenceServiceServicer):
@@ -46,7 +35,7 @@ class KServeServicer(kpb_grpc.GRPCInferenceServiceServicer):
     @unary
     def ModelReady(self, request, context):
         """Whether one model can answer now (false for a job still training or damaged files)."""
-        _check_version(request.name, request.version)
+        check_version(request.name, request.version)
         return kpb.ModelReadyResponse(ready=self._plane.model_ready(request.name))
 
     @unary
@@ -58,7 +47,7 @@ class KServeServicer(kpb_grpc.GRPCInferenceServiceServicer):
     @unary
     def ModelMetadata(self, request, context):
         """One model's version, input and outputs."""
-        _check_version(request.name, request.version)
+        check_version(request.name, request.version)
         spec, classes = self._plane.signature(request.name)
         return metadata_response(request.name, spec, classes)
 
@@ -66,7 +55,7 @@ class KServeServicer(kpb_grpc.GRPCInferenceServiceServicer):
     def ModelInfer(self, request, context):
         """Probabilities and classes for the request's input, raw or typed like the input."""
         if request.model_version:
-            _check_version(request.model_name, request.model_version)
+            check_version(request.model_name, request.model_version)
         outputs, max_rows = requested_outputs(request), self._plane.settings.max_predict_rows
         answer = self._plane.predict(request.model_name, lambda spec: decode_infer_input(request, spec, max_rows),
                                      protocol="kserve-grpc")
@@ -75,12 +64,5 @@ class KServeServicer(kpb_grpc.GRPCInferenceServiceServicer):
     @unary
     def RepositoryIndex(self, request, context):
         """Every model with its state: READY, or UNAVAILABLE and why (Triton's extension)."""
-        if request.repository_name:
-            raise NotFound(f"no repository {request.repository_name!r}: nnservice has one; "
-                           "leave repository_name empty")
-        index = kpb.RepositoryIndexResponse()
-        for state in self._plane.model_index():
-            if state.ready or not request.ready:
-                index.models.add(name=state.model_id, version=MODEL_VERSION,
-                                 state="READY" if state.ready else "UNAVAILABLE", reason=state.reason)
-        return index
+        states = repository_index(self._plane, request.repository_name, request.ready)
+        return kpb.RepositoryIndexResponse(models=[index_entry(state) for state in states])

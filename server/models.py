@@ -169,6 +169,18 @@ class ModelStore:
         log.info("loaded model %s into memory", model_id)
         return model
 
+    def verify(self, model_id: str) -> bool:
+        """Whether a model is stored and servable, read and checked without entering the cache
+        (so an index of every model does not evict the hot ones); DataLoss if it is damaged."""
+        if model_id in self._loaded:
+            return True
+        with self._lock:
+            meta = self._index.get(model_id)
+            if meta is None:
+                return False
+            self._read_once(model_id, meta)
+        return True
+
     def _read_once(self, model_id: str, meta: dict) -> Predictor:
         """_read, but a model that failed is not read and hashed again until its file changes
         (a client retrying Predict on a broken model costs one stat, not a read of the weights)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from nncore.predictor import Predictor
 
 from server.datasets import model_dataset
@@ -19,7 +21,9 @@ class ModelRegistry:
     def __init__(self, models: ModelStore, jobs: JobManager) -> None:
         self._models = models
         self._jobs = jobs
-        self._specs: dict[str, tuple[Predictor, InputSpec]] = {}  # model id -> (model, its input spec)
+        # Each loaded model's input spec, keyed weakly: a model the store's cache evicts takes its
+        # spec with it, so serving many models over time keeps only the cached ones in memory.
+        self._specs: weakref.WeakKeyDictionary[Predictor, InputSpec] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self._models!r})"
@@ -35,15 +39,21 @@ class ModelRegistry:
             self._missing(model_id)
         return model
 
+    def verify(self, model_id: str) -> None:
+        """Raise what Predict would raise for this model, without loading it into the cache."""
+        check_id(model_id, "model_id")
+        if not self._models.verify(model_id):
+            self._missing(model_id)
+
     def serving(self, model_id: str) -> tuple[Predictor, InputSpec]:
         """The frozen model and the inputs it accepts; the hot path is two dict lookups."""
         model = self.loaded(model_id)
-        known = self._specs.get(model_id)
-        if known is not None and known[0] is model:  # a model reloaded since gets a fresh spec
-            return model, known[1]
+        spec = self._specs.get(model)
+        if spec is not None:  # a model reloaded since is a new object: it gets a fresh spec
+            return model, spec
         _, input_shape, class_names = model_dataset(self.meta(model_id))
         spec = InputSpec(input_shape, class_names)
-        self._specs[model_id] = (model, spec)
+        self._specs[model] = spec
         return model, spec
 
     def meta(self, model_id: str) -> dict:
@@ -75,9 +85,11 @@ class ModelRegistry:
         return self._models.network(check_id(model_id, "model_id"))
 
     def delete(self, model_id: str) -> dict:
-        """Delete a model from the store and forget its input spec (which holds the loaded model)."""
+        """Delete a model from the store and forget its input spec."""
+        model = self._models.cached(model_id)
         meta = self._models.delete(check_id(model_id, "model_id"))
-        self._specs.pop(model_id, None)
+        if model is not None:
+            self._specs.pop(model, None)
         return meta
 
     def _missing(self, model_id: str) -> None:

@@ -111,6 +111,11 @@ class Settings:
     http_port: int = 8080
     """TCP port of the HTTP server; 0 picks a free one (NNSVC_HTTP_PORT)."""
 
+    # --- Prometheus metrics (#15) ---
+    metrics: bool = True
+    """Whether predictions, training and RPCs are counted and served at GET /metrics on the HTTP
+    port; off, Predict records nothing and /metrics answers 404 (NNSVC_METRICS)."""
+
     def __post_init__(self) -> None:
         """Normalise paths and reject values outside their range with a message naming it."""
         object.__setattr__(self, "state_dir", Path(self.state_dir))

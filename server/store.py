@@ -153,6 +153,19 @@ class JobStore:
                                     "ORDER BY seq", tuple(ACTIVE_STATES)).fetchall()
         return [self._record(row) for row in rows]
 
+    def count_by_state(self, exclude: tuple[str, ...] = ()) -> dict[str, int]:
+        """How many records are in each stored state, leaving out the jobs in `exclude` (the
+        active ones, whose live state the caller knows better). The count reads the state index
+        alone; the excluded ids are looked up by their unique index."""
+        with self._lock:
+            counts = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+            if exclude:  # one JSON parameter, whatever the number of active jobs
+                for state, n in self._db.execute(
+                        "SELECT state, COUNT(*) FROM jobs WHERE job_id IN (SELECT value FROM json_each(?)) "
+                        "GROUP BY state", (json.dumps(list(exclude)),)):
+                    counts[state] -= n
+        return {state: n for state, n in counts.items() if n}
+
     def close(self) -> None:
         """Close the database (later calls raise sqlite3.ProgrammingError)."""
         with self._lock:

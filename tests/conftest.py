@@ -75,7 +75,9 @@ def mnist_cache(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Da
 
 
 def start_server(settings: Settings, datasets: DatasetRegistry | None) -> RunningServer:
-    """Create and start a server on a free loopback port."""
+    """Create and start a server on a free loopback port (HTTP too, if it is on: never a fixed one)."""
+    if settings.http and settings.http_port:
+        settings = settings.replace(http_port=0)  # 8080 may be taken by anything on the machine
     server, port = create_server(settings, "127.0.0.1:0", datasets=datasets)
     server.start()
     return RunningServer(server, port, settings)

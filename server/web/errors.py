@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from server.errors import ServiceError
 
@@ -39,3 +40,17 @@ def error_body(message: str, code: str) -> dict:
 async def service_error_handler(request: Request, exc: ServiceError) -> JSONResponse:
     """Answer a ServiceError with its HTTP status and KServe's {"error": ...} body."""
     return JSONResponse(error_body(exc.message, exc.code.name), status_code=http_status(exc.code))
+
+
+# HTTP status -> gRPC code name, for the errors the framework raises itself (no such route: 404).
+_CODE_OF_STATUS = {**{status: code.name for code, status in reversed(list(HTTP_STATUS.items()))},
+                   405: "UNIMPLEMENTED", 413: "RESOURCE_EXHAUSTED"}
+
+
+async def http_error_handler(request: Request, exc: HTTPException) -> JSONResponse:
+    """The framework's own errors (an unknown path, a method a route lacks) in the same body."""
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404:
+        message = f"no route {request.url.path!r}: see /openapi.json for this server's routes"
+    return JSONResponse(error_body(message, _CODE_OF_STATUS.get(exc.status_code, "UNKNOWN")),
+                        status_code=exc.status_code, headers=getattr(exc, "headers", None))

@@ -32,10 +32,11 @@ def triton_python() -> Path:
     return path
 
 
-def run_script(tmp_path: Path, target: str, model_id: str, pixels: np.ndarray, token: str = "") -> dict:
-    """Run the tritonclient script; its report.json."""
+def run_script(tmp_path: Path, target: str, model_id: str, pixels: np.ndarray, token: str = "",
+               script: Path = SCRIPT) -> dict:
+    """Run a tritonclient script (the gRPC one unless told); its report.json."""
     np.save(tmp_path / "pixels.npy", pixels, allow_pickle=False)
-    args = [str(triton_python()), str(SCRIPT), target, model_id, str(tmp_path / "pixels.npy"), str(tmp_path)]
+    args = [str(triton_python()), str(script), target, model_id, str(tmp_path / "pixels.npy"), str(tmp_path)]
     done = subprocess.run(args + ([token] if token else []), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"tritonclient script failed:\n{done.stdout}\n{done.stderr}"
     return json.loads((tmp_path / "report.json").read_text())

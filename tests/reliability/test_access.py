@@ -280,7 +280,7 @@ def token_server(tmp_path_factory, mnist_dir, mnist_cache):
     from tests.conftest import start_server
 
     settings = Settings(state_dir=tmp_path_factory.mktemp("tokens"), mnist_dir=mnist_dir,
-                        auth_tokens=(TOKEN, OTHER_TOKEN))
+                        auth_tokens=(TOKEN, OTHER_TOKEN), http=False)
     running = start_server(settings, mnist_cache)
     with grpc.insecure_channel(running.target) as channel:
         stub = pb_grpc.NNServiceStub(channel)

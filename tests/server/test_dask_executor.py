@@ -74,6 +74,10 @@ def test_a_dask_job_learns_the_same_weights_as_the_thread_executor(make_server, 
             status = wait_for_job(stub, stub.Train(request).job_id)
         assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
         assert [e.epoch for e in status.history] == [1, 2]
+        # /metrics' training figures come from the job feed, which both executors publish to (#15)
+        registry = running.server.plane.metrics.registry
+        assert registry.get_sample_value("nnservice_training_steps_total") == status.iteration > 0
+        assert registry.get_sample_value("nnservice_training_epoch_duration_seconds_count") == 2
         results.append(_weights(running, status.model_id))
     local, remote = results
     assert local.keys() == remote.keys()

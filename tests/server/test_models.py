@@ -190,3 +190,36 @@ def test_a_deep_model_round_trips_with_its_running_statistics(tmp_path, x):
     ModelStore(tmp_path).save("deep", net, meta)
     model = ModelStore(tmp_path).load("deep")
     np.testing.assert_allclose(model.predict_proba(x), net.predict_proba(x), rtol=1e-5, atol=1e-7)
+
+
+def test_serving_many_models_keeps_only_the_cached_ones_in_memory(tmp_path):
+    import gc
+    import weakref
+
+    from server.serving import ModelRegistry
+
+    store = ModelStore(tmp_path)
+    net = make_net(hidden=2)
+    ids = [f"m{i:02d}" for i in range(MAX_CACHED_MODELS + 8)]
+    for model_id in ids:
+        store.save(model_id, net, meta_of(net, model_id))
+    registry = ModelRegistry(store, jobs=None)
+    served = [weakref.ref(registry.serving(model_id)[0]) for model_id in ids]
+    gc.collect()
+    assert sum(ref() is not None for ref in served) == MAX_CACHED_MODELS  # the evicted ones are gone
+    model, spec = registry.serving(ids[-1])
+    assert registry.serving(ids[-1]) == (model, spec) and spec.input_shape == (28, 28)
+
+
+def test_verifying_every_model_leaves_the_cache_as_it_was(tmp_path):
+    store = ModelStore(tmp_path)
+    net = make_net(hidden=2)
+    ids = [f"m{i:02d}" for i in range(MAX_CACHED_MODELS + 4)]
+    for model_id in ids:
+        store.save(model_id, net, meta_of(net, model_id))
+    hot = store.load(ids[0])
+    assert all(store.verify(model_id) for model_id in ids) and not store.verify("nope")
+    assert store.cached(ids[0]) is hot and sum(store.cached(m) is not None for m in ids) == 1
+    (tmp_path / ids[1] / "weights.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataLoss):
+        store.verify(ids[1])
