@@ -67,12 +67,16 @@ class cluster:
         info = Path(self._dir.name) / "scheduler.json"
         self._procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                              "--scheduler-file", str(info))]
-        self.scheduler_address = _address_in(info, self._procs[0])
-        self._procs.append(_dask("worker", self.scheduler_address, "--nworkers", str(workers), "--nthreads", "1",
-                                 "--resources", "TRAIN=1", "--host", "127.0.0.1", "--no-dashboard",
-                                 "--preload", "server.dask_task"))
-        with Client(self.scheduler_address, set_as_default=False) as client:
-            client.wait_for_workers(workers, timeout=120)
+        try:
+            self.scheduler_address = _address_in(info, self._procs[0])
+            self._procs.append(_dask("worker", self.scheduler_address, "--nworkers", str(workers), "--nthreads",
+                                     "1", "--resources", "TRAIN=1", "--host", "127.0.0.1", "--no-dashboard",
+                                     "--preload", "server.dask_task"))
+            with Client(self.scheduler_address, set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=120)
+        except BaseException:  # no processes left behind by a cluster that did not start
+            self.__exit__()
+            raise
 
     def __repr__(self) -> str:
         return f"cluster({self.scheduler_address!r})"
