@@ -186,6 +186,15 @@ def median_tree(runs: list[dict]) -> dict:
     return first
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of process `pid` (all its threads) so far; None: this process."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def ratio(value: float, baseline: float) -> float:
     """value / baseline (inf when the baseline is 0)."""
     return value / baseline if baseline else float("inf")

@@ -27,7 +27,7 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_lib import EMBEDDED_MNIST, ServerProcess, ratio  # noqa: E402
+from serve_lib import EMBEDDED_MNIST, ServerProcess, cpu_seconds, ratio  # noqa: E402
 
 from client import NNClient  # noqa: E402
 
@@ -84,8 +84,23 @@ def make_npz(path: Path, megabytes: int) -> None:
         np.savez(out, x_train=x[n_test:], t_train=t[n_test:], x_test=x[:n_test], t_test=t[:n_test])
 
 
+class _Cpu:
+    """CPU seconds a block took in this process (the client) and in another (a server)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.client, self.server = pid, 0.0, 0.0
+
+    def __enter__(self) -> "_Cpu":
+        self._start = cpu_seconds(), cpu_seconds(self.pid)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client, self.server = cpu_seconds() - self._start[0], cpu_seconds(self.pid) - self._start[1]
+
+
 def throughput_and_rss(work: Path, megabytes: int, runs: int) -> dict:
-    """Median MB/s of UploadDataset and of the bare stream (interleaved), and peak RSS."""
+    """Median MB/s of UploadDataset and of the bare stream (interleaved), the CPU seconds each
+    side spent, and peak RSS."""
     path = work / "big.npz"
     make_npz(path, megabytes)
     size_mb = path.stat().st_size / 1e6
@@ -97,13 +112,18 @@ def throughput_and_rss(work: Path, megabytes: int, runs: int) -> dict:
         sink_target = f"127.0.0.1:{port_file.read_text()}"
         with ServerProcess(work / "state", EMBEDDED_MNIST) as server, NNClient(server.target) as nn:
             upload, unhashed, bare, peaks, before = [], [], [], [], []
+            cpu: dict[str, list] = {"bare": [], "upload": []}
             for run in range(runs):  # interleaved, so load changes hit all three alike
-                bare.append(bare_stream_seconds(sink_target, path))
+                with _Cpu(sink.pid) as used:
+                    bare.append(bare_stream_seconds(sink_target, path))
+                cpu["bare"].append((used.client, used.server))
                 before.append(server.status("VmRSS") / 1024)
                 server.reset_peak()
                 started = time.perf_counter()
-                nn.upload_dataset(path, f"big{run}", progress=False)
+                with _Cpu(server.proc.pid) as used:
+                    nn.upload_dataset(path, f"big{run}", progress=False)
                 upload.append(time.perf_counter() - started)
+                cpu["upload"].append((used.client, used.server))
                 peaks.append(server.peak_rss_mb())
                 nn.delete_dataset(f"big{run}")
                 started = time.perf_counter()
@@ -113,10 +133,14 @@ def throughput_and_rss(work: Path, megabytes: int, runs: int) -> dict:
     finally:
         sink.kill()
         sink.wait()
-    return {"file_mb": round(size_mb, 1), "upload_mb_s": round(size_mb / statistics.median(upload), 1),
-            "upload_no_sha_mb_s": round(size_mb / statistics.median(unhashed), 1),
-            "bare_mb_s": round(size_mb / statistics.median(bare), 1),
-            "rss_before_mb": round(statistics.median(before), 1), "peak_rss_mb": round(max(peaks), 1),
+    median = statistics.median
+    return {"file_mb": round(size_mb, 1), "upload_mb_s": round(size_mb / median(upload), 1),
+            "upload_no_sha_mb_s": round(size_mb / median(unhashed), 1),
+            "bare_mb_s": round(size_mb / median(bare), 1),
+            "runs_s": {"upload": [round(t, 3) for t in upload], "bare": [round(t, 3) for t in bare]},
+            "cpu_s": {kind: [round(median(c for c, _ in pairs), 3), round(median(s for _, s in pairs), 3)]
+                      for kind, pairs in cpu.items()},
+            "rss_before_mb": round(median(before), 1), "peak_rss_mb": round(max(peaks), 1),
             "peak_growth_mb": round(max(p - b for p, b in zip(peaks, before)), 1)}
 
 
@@ -151,6 +175,10 @@ def report(figures: dict) -> None:
               f"(target >= {TARGETS['throughput']:.2f}x)")
         print(f"  without a sha256 (sha256=False): {t['upload_no_sha_mb_s']} MB/s -> "
               f"{ratio(t['upload_no_sha_mb_s'], t['bare_mb_s']):.2f}x")
+        print(f"  seconds per run, upload {t['runs_s']['upload']}, bare {t['runs_s']['bare']}")
+        (bc, bs), (uc, us) = t["cpu_s"]["bare"], t["cpu_s"]["upload"]
+        print(f"  CPU seconds (median): bare client {bc} + sink {bs} = {bc + bs:.3f}; upload client {uc} + "
+              f"server {us} = {uc + us:.3f} -> {ratio(bc + bs, uc + us):.2f}x (the bound on a saturated machine)")
         print("== Server memory during the upload ==")
         print(f"peak RSS {t['peak_rss_mb']} MB (before: {t['rss_before_mb']} MB, growth {t['peak_growth_mb']} MB) "
               f"= {t['peak_rss_mb'] / t['file_mb']:.2f}x the file (target <= {TARGETS['rss']:.1f}x)")

@@ -91,6 +91,10 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
                              "threads run SCHED_IDLE (Linux)")
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, dest="http", default=defaults.http,
                         help="serve HTTP (KServe v2 REST, /metrics, the dashboard at /) on --http-port")
+    parser.add_argument("--dask-idle-training", action=argparse.BooleanOptionalAction, dest="dask_idle_training",
+                        default=defaults.dask_idle_training,
+                        help="with --executor dask, workers train SCHED_IDLE with one BLAS thread (Linux): "
+                             "on the server's machine they take only CPU serving does not want")
     # Prometheus metrics (#15)
     parser.add_argument("--metrics", action=argparse.BooleanOptionalAction, dest="metrics",
                         default=defaults.metrics,

@@ -49,8 +49,9 @@ class DaskExecutor(JobExecutor):
 
     name = "dask"
 
-    def __init__(self, address: str, state_dir: Path, dispatchers: int) -> None:
+    def __init__(self, address: str, state_dir: Path, dispatchers: int, idle: bool = True) -> None:
         self._address, self._state_dir = address, Path(state_dir)
+        self._idle = idle  # the workers train at SCHED_IDLE (dask_task.training_priority)
         self._pool = concurrent.futures.ThreadPoolExecutor(dispatchers, thread_name_prefix="nnsvc-dask")
         self._lock = threading.Lock()
         self._client: Client | None = None
@@ -177,20 +178,21 @@ class DaskExecutor(JobExecutor):
         """Submit the job's task and wait for it, passing on a stop; None if the scheduler was lost."""
         event = Event(stop_event_name(work.job_id), client=client)
         future = client.submit(train_job, work.job_id, work.config, work.entry, str(self._state_dir), work.job,
-                               key=f"nnsvc-train-{work.job_id}-{uuid.uuid4().hex[:8]}", pure=False,
+                               idle=self._idle, key=f"nnsvc-train-{work.job_id}-{uuid.uuid4().hex[:8]}", pure=False,
                                resources=RESOURCES)
+        # Waiting on a callback, not on future.result(timeout=...): that polling went through
+        # asyncio.wait_for, which on Python 3.11 can lose a result finishing at the timeout
+        # (distributed's sync() then raised UnboundLocalError and the job failed).
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
         stopping = False
         try:
-            while True:
-                try:
-                    result = future.result(timeout=POLL_SECONDS)
-                    break
-                except TimeoutError:
-                    if work.should_stop() and not stopping:
-                        stopping = True
-                        if not self._stop_task(event, future, started=bool(self._tracked[work.job_id].workers)):
-                            return _stopped()
-            return self._outcome(work, result)
+            while not done.wait(POLL_SECONDS):
+                if work.should_stop() and not stopping:
+                    stopping = True
+                    if not self._stop_task(event, future, started=bool(self._tracked[work.job_id].workers)):
+                        return _stopped()
+            return self._outcome(work, future.result())
         except concurrent.futures.CancelledError:
             return _stopped() if stopping else None
         except KilledWorker as exc:

@@ -134,7 +134,8 @@ def make_executor(settings, datasets: DatasetRegistry, serving: ServingGate | No
     checkpoints = CheckpointStore(Path(settings.state_dir) / "jobs")
     if settings.executor == "dask":
         from server.dask_executor import DaskExecutor  # distributed is an optional extra
-        return DaskExecutor(settings.dask_scheduler, Path(settings.state_dir), settings.max_concurrent_jobs)
+        return DaskExecutor(settings.dask_scheduler, Path(settings.state_dir), settings.max_concurrent_jobs,
+                            idle=settings.dask_idle_training)
     return ThreadExecutor(settings.max_concurrent_jobs, datasets, checkpoints, serving)
 
 

@@ -100,6 +100,10 @@ class Settings:
     """Where jobs train: "thread" (this server's own threads) or "dask" (NNSVC_EXECUTOR)."""
     dask_scheduler: str = ""
     """The Dask scheduler's address, e.g. tcp://scheduler:8786; needed with executor=dask (NNSVC_DASK_SCHEDULER)."""
+    dask_idle_training: bool = True
+    """Dask workers train at SCHED_IDLE (nice 19 where refused) with one BLAS thread: a worker on
+    the server's machine takes only CPU serving does not want; on a machine of its own it changes
+    nothing, beside other work it always yields (NNSVC_DASK_IDLE_TRAINING)."""
 
     # --- the HTTP front door: KServe v2 REST, /metrics, the dashboard (#15) ---
     http: bool = True

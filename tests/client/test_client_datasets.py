@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from client import DatasetInfo, NNClient, NNServiceError
-from client.datasets import pack_arrays, prepare_upload
+from client.datasets import CHUNK_BYTES, pack_arrays, prepare_upload
 from tests.upload_files import blobs, idx_members, split_arrays, tar_gz_bytes
 
 
@@ -88,3 +88,23 @@ def test_sha256_declared_computed_or_left_out(nn_server, tmp_path):
         assert last.WhichOneof("part") == "sha256" and last.sha256 == digest  # hashed while sent
         assert not any(r.WhichOneof("part") == "sha256" for r in prepare_upload(path, "d", sha256=False).requests())
         assert nn.upload_dataset(path, "d", sha256=False, progress=False).sha256 == digest  # the server's
+
+
+def test_the_sha256_hashed_beside_the_sending_covers_every_chunk_in_order(tmp_path):
+    path = tmp_path / "big.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(2 * CHUNK_BYTES + 12345))  # three chunks
+    requests = list(prepare_upload(path, "big", format="npz").requests())
+    chunks = [r.chunk for r in requests if r.WhichOneof("part") == "chunk"]
+    assert [len(c) for c in chunks] == [CHUNK_BYTES, CHUNK_BYTES, 12345]
+    assert requests[-1].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_upload_abandoned_midway_releases_its_hashing_thread(tmp_path):
+    import threading
+
+    path = tmp_path / "big.npz"
+    path.write_bytes(bytes(3 * CHUNK_BYTES))
+    stream = prepare_upload(path, "big", format="npz").requests()
+    next(stream), next(stream)  # the metadata, one chunk: the RPC failed here
+    stream.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("nnclient-sha256")]

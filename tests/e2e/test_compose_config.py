@@ -70,5 +70,6 @@ def test_the_dask_profile_adds_a_scheduler_and_two_workers_sharing_the_state_vol
     services = compose("--profile", "dask", "config", "--services").split()
     assert sorted(services) == ["dask-scheduler", "dask-worker-1", "dask-worker-2", "nnservice"]
     assert text.count("profiles:") == 3 and text.count("- TRAIN=1") == 2 and text.count("- --nthreads") == 2
+    assert text.count("- server.dask_task") == 2  # --preload: warmed up at start
     assert text.count("nnservice-state:/var/lib/nnservice:rw") == 3  # the server and both workers
     assert "NNSVC_EXECUTOR: dask" in text and "NNSVC_DASK_SCHEDULER: tcp://dask-scheduler:8786" in text

@@ -34,7 +34,8 @@ def fuzz_server(tmp_path_factory, trained_model, mnist_dir, mnist_cache):
     """One server per fuzz module (fresh state), holding a copy of the shared model; (server, model id)."""
     state_dir = tmp_path_factory.mktemp("fuzz")
     model_id = copy_model(trained_model, state_dir)
-    running = start_server(Settings(state_dir=state_dir, mnist_dir=mnist_dir, **FUZZ_LIMITS), mnist_cache)
+    running = start_server(Settings(state_dir=state_dir, mnist_dir=mnist_dir, http=False, **FUZZ_LIMITS),
+                           mnist_cache)  # http=False: port 8080 may be taken by another test run
     yield running, model_id
     running.stop(0)
 

@@ -31,7 +31,7 @@ DOCUMENTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusC
 MAX_EXAMPLES = int(os.environ.get("NNSVC_LIFECYCLE_FUZZ_EXAMPLES", "630"))
 BATCH = (4, 5)  # calls per example: at least 4 * 630 = 2,520 requests per run by default
 LIMITS = dict(max_upload_bytes=192 * 1024, max_parameters=60_000, max_message_bytes=4 << 20,
-              grpc_workers=8, shutdown_grace=2.0)
+              grpc_workers=8, shutdown_grace=2.0, http=False)  # 8080 may be taken by another run
 EDGES = st.sampled_from([float("inf"), float("-inf"), float("nan"), -1, 0, 1, 2**32, 2**64, 1e300])
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8) | EDGES,
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,

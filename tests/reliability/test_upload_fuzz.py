@@ -29,7 +29,7 @@ DOCUMENTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusC
               grpc.StatusCode.ALREADY_EXISTS}
 MAX_EXAMPLES = int(os.environ.get("NNSVC_UPLOAD_FUZZ_EXAMPLES", "200"))
 LIMITS = dict(max_upload_bytes=256 * 1024, max_dataset_bytes=1 << 20, max_message_bytes=4 << 20,
-              grpc_workers=8, shutdown_grace=2.0)
+              grpc_workers=8, shutdown_grace=2.0, http=False)  # 8080 may be taken by another run
 
 
 def _files() -> dict[str, bytes]:

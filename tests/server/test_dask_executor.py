@@ -34,10 +34,12 @@ LONG_JOB = dict(dataset="mnist", hidden_size=64, epochs=40, train_size=3000, eva
 
 
 def local_cluster(workers: int, port: int = 0):
-    """Worker processes with one thread and TRAIN=1 each, as the compose profile runs them."""
+    """Worker processes with one thread and TRAIN=1 each, preloading server.dask_task, as the
+    compose profile runs them."""
     return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                     resources={"TRAIN": 1}, host="127.0.0.1", scheduler_port=port,
-                                    dashboard_address=":0", silence_logs=40)
+                                    dashboard_address=":0", silence_logs=40,
+                                    preload=["server.dask_task"])  # passed on to each worker
 
 
 @pytest.fixture(scope="module")

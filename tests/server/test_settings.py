@@ -104,3 +104,12 @@ def test_the_executor_is_thread_or_dask_and_dask_needs_a_scheduler_address():  #
         Settings(executor="dask", dask_scheduler="scheduler:8786")  # no protocol
     env = Settings.from_env({"NNSVC_EXECUTOR": "dask", "NNSVC_DASK_SCHEDULER": "tcp://10.0.0.5:8786"})
     assert (env.executor, env.dask_scheduler) == ("dask", "tcp://10.0.0.5:8786")
+
+
+def test_dask_training_runs_idle_unless_turned_off():  # (#16)
+    from server.__main__ import build_parser
+
+    assert Settings().dask_idle_training is True
+    assert Settings.from_env({"NNSVC_DASK_IDLE_TRAINING": "false"}).dask_idle_training is False
+    args = build_parser(Settings()).parse_args(["--no-dask-idle-training"])
+    assert Settings().replace(**vars(args)).dask_idle_training is False
