@@ -60,6 +60,8 @@ class TrainStep:
 
     def __init__(self, net: Any) -> None:
         self.net = net
+        #: Number of output classes: labels must lie in [0, classes).
+        self.classes = net.output_size
         #: Gradients keyed like net.params; overwritten by every call.
         self.grads = {k: np.empty_like(v) for k, v in net.params.items()}
         self._decay = {k: np.empty_like(v) for k, v in net.params.items() if k[0] == "W"}
@@ -162,7 +164,7 @@ class TrainStep:
         np.dot(a.T, dy, out=g[w])  # (D, N) @ (N, H) -> (D, H)
         if net.weight_decay_lambda:
             g[w] += np.multiply(p[w], net.weight_decay_lambda, out=self._decay[w])
-        np.sum(dy, axis=0, out=g[b])
+        np.add.reduce(dy, axis=0, out=g[b])  # np.sum's own reduction, without its Python wrapper
         if below is None:
             return None
         dh = below.dout

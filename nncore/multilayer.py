@@ -28,6 +28,17 @@ _REFCOUNTS = sys.implementation.name == "cpython"
 #: weight_init_std names the text accepts, and the initialisation each stands for.
 _INIT_NAMES = {"relu": "he", "he": "he", "sigmoid": "xavier", "xavier": "xavier"}
 _MODE_LAYERS = (BatchNormalization, Dropout)  # layers whose forward takes train_flg
+_MAXIMUM, _MINIMUM = np.maximum.reduce, np.minimum.reduce
+
+
+def _labels_below(t: np.ndarray, classes: int) -> bool:
+    """Whether t holds integer labels in [0, classes): one reduction for unsigned labels.
+
+    ufunc reductions, not t.max(): gradient() checks every batch, and the methods' Python
+    wrappers cost as much again."""
+    if t.dtype.kind == "u":
+        return bool(_MAXIMUM(t, initial=0) < classes)
+    return t.dtype.kind == "i" and bool(_MAXIMUM(t, initial=0) < classes) and bool(_MINIMUM(t, initial=0) >= 0)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -256,17 +267,18 @@ class MultiLayerNet:
         labels out of range, which then raise) take layer_gradient.
         """
         x, t = np.asarray(x), np.asarray(t)
-        if (x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or t.dtype.kind not in "iu"
-                or t.min(initial=0) < 0 or t.max(initial=0) >= self.output_size):
-            return self.layer_gradient(x, t)
-        if self._step is None:
-            self._step = TrainStep(self)
         step = self._step
+        classes = self.output_size if step is None else step.classes
+        if x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or not _labels_below(t, classes):
+            return self.layer_gradient(x, t)
+        if step is None:
+            step = self._step = TrainStep(self)
         # Arrays the caller may keep, written by the step itself (no copy): ones returned earlier
         # that nobody references any more, else fresh ones (first-touching a fresh 300 KB array
         # costs as much as the step's element-wise work on 784-100-10).
         grads = step.grads = self._free_grads() or {key: np.empty_like(g) for key, g in step.grads.items()}
-        self.lastLayer.loss = step(self._cast(x).reshape(x.shape[0], -1), t)
+        x = x.astype(self.dtype, copy=False)
+        self.lastLayer.loss = step(x if x.ndim == 2 else x.reshape(x.shape[0], -1), t)
         self._returned = [grads, *self._returned[:1]]
         return grads
 
