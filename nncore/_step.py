@@ -21,6 +21,19 @@ from .functions import weight_decay_penalty
 from .layers import BN_EPS, batchnorm_backward, batchnorm_train, dropout_mask
 
 
+_MAXIMUM, _MINIMUM = np.maximum.reduce, np.minimum.reduce
+
+
+def labels_below(t: np.ndarray, classes: int) -> bool:
+    """Whether t holds integer labels in [0, classes): one reduction for unsigned labels.
+
+    ufunc reductions, not t.max(): MultiLayerNet.gradient checks every batch, and the methods'
+    Python wrappers cost as much again."""
+    if t.dtype.kind == "u":
+        return bool(_MAXIMUM(t, initial=0) < classes)
+    return t.dtype.kind == "i" and bool(_MAXIMUM(t, initial=0) < classes) and bool(_MINIMUM(t, initial=0) >= 0)
+
+
 class _Hidden:
     """Work arrays of one hidden layer of H units for N rows."""
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import predictor as _predictor
-from ._step import TrainStep
+from ._step import TrainStep, labels_below
 from .choices import ACTIVATIONS, DTYPES, NET_WEIGHT_INITS
 from .functions import softmax, weight_decay_penalty
 from .gradient import numerical_gradient
@@ -28,17 +28,6 @@ _REFCOUNTS = sys.implementation.name == "cpython"
 #: weight_init_std names the text accepts, and the initialisation each stands for.
 _INIT_NAMES = {"relu": "he", "he": "he", "sigmoid": "xavier", "xavier": "xavier"}
 _MODE_LAYERS = (BatchNormalization, Dropout)  # layers whose forward takes train_flg
-_MAXIMUM, _MINIMUM = np.maximum.reduce, np.minimum.reduce
-
-
-def _labels_below(t: np.ndarray, classes: int) -> bool:
-    """Whether t holds integer labels in [0, classes): one reduction for unsigned labels.
-
-    ufunc reductions, not t.max(): gradient() checks every batch, and the methods' Python
-    wrappers cost as much again."""
-    if t.dtype.kind == "u":
-        return bool(_MAXIMUM(t, initial=0) < classes)
-    return t.dtype.kind == "i" and bool(_MAXIMUM(t, initial=0) < classes) and bool(_MINIMUM(t, initial=0) >= 0)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -269,7 +258,7 @@ class MultiLayerNet:
         x, t = np.asarray(x), np.asarray(t)
         step = self._step
         classes = self.output_size if step is None else step.classes
-        if x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or not _labels_below(t, classes):
+        if x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or not labels_below(t, classes):
             return self.layer_gradient(x, t)
         if step is None:
             step = self._step = TrainStep(self)
