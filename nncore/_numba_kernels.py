@@ -9,7 +9,8 @@ so sigmoid keeps NumPy's exp between two fused passes; softmax, on ten scores a 
 differs from NumPy's in the last bit or two (tests bound it). No fastmath: it would reorder sums.
 
 Compilation is lazy, per dtype, on a kernel's first call: about 0.1-0.3 s a kernel on this
-machine, 0.8-1.1 s in all for the first float32 training step (measured). With cache=True, used when the
+machine, 0.8-1.1 s in all for the first float32 training step (measured); the batch-norm kernels
+add about 1.5-1.9 s to a batch-norm net's first step. With cache=True, used when the
 cache directory is writable (not in a read-only venv, unless NUMBA_CACHE_DIR points elsewhere),
 later processes load the machine code instead: 0.02-0.3 s for that first step. Importing numba
 adds about 0.15 s to `import nncore`. The server pays the compilation once per process, on its
