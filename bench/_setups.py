@@ -14,10 +14,12 @@ from nncore.training import TrainConfig
 #: (b): 784-800-10 ReLU, He init, Adam with a cosine-decayed rate, batch 128.
 STRONG = dict(hidden_size=800, activation="relu", weight_init="he", optimizer="adam",
               learning_rate=0.002, lr_schedule="cosine", batch_size=128)
-#: (c): 784-1024-512-10 ReLU, He init, batch norm, dropout 0.2, Adam, cosine, batch 128.
+#: (c): 784-1024-512-10 ReLU, He init, batch norm, dropout 0.2, Adam, cosine over DEEP_EPOCHS, batch 128.
 DEEP = dict(hidden_sizes=(1024, 512), activation="relu", weight_init="he", batch_norm=True, dropout=0.2,
             optimizer="adam", learning_rate=0.002, lr_schedule="cosine", batch_size=128)
-DEEP_EPOCHS = 8
+#: Twelve, not eight: the cosine schedule over 8 epochs ended at 98.55-98.63 % (seed 0 below 98.6 %);
+#: over 12 at 98.65-98.69 % for seeds 0-2, first reaching 98.5 % in epoch 7 or 8 (docs/performance.md).
+DEEP_EPOCHS = 12
 #: Test accuracy whose time-to-reach is reported, per setup.
 TIME_TO = {"b": 0.98, "c": 0.985}
 #: Final test accuracy every seed must reach.

@@ -7,6 +7,11 @@ would write it without nncore. Alternating blocks of iterations, medians of the 
 the ratio (text loop speed / plain loop speed; the target is >= 1.0).
 
     .venv/bin/python bench/gradient_loop.py [--mnist-dir DIR] [--blocks 7] [--iters 200]
+        [--blas-threads N] [--clock wall|cpu]
+
+On a shared, busy machine, `--blas-threads 1 --clock cpu` times the process's own CPU time:
+another process's load then stretches neither loop (with more BLAS threads, idle ones spin and
+bill CPU time, so the CPU clock is for one thread only).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import statistics
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nncore import TwoLayerNet, load_mnist
 
@@ -51,7 +57,10 @@ def plain_loop(p: dict, relu: bool, x: np.ndarray, t: np.ndarray, batches: np.nd
             p[key] -= LR * grads[key]
 
 
-def measure(activation: str, hidden: int, x, t, blocks: int, iters: int) -> tuple[float, float]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def measure(activation: str, hidden: int, x, t, blocks: int, iters: int, clock=time.perf_counter) -> tuple[float, float]:
     """Median iterations per second of (text loop, plain loop), alternating blocks."""
     rng = np.random.default_rng(0)
     net = TwoLayerNet(784, hidden, 10, activation=activation, weight_init="he", seed=0)
@@ -62,10 +71,10 @@ def measure(activation: str, hidden: int, x, t, blocks: int, iters: int) -> tupl
         pairs = ((text_rates, lambda: text_loop(net, x, t, batches)),
                  (plain_rates, lambda: plain_loop(plain, activation == "relu", x, t, batches)))
         for rates, run in pairs if block % 2 == 0 else pairs[::-1]:  # alternate which goes first
-            start = time.perf_counter()
+            start = clock()
             run()
             if block:
-                rates.append(iters / (time.perf_counter() - start))
+                rates.append(iters / (clock() - start))
     return statistics.median(text_rates), statistics.median(plain_rates)
 
 
@@ -75,11 +84,17 @@ def main() -> None:
     parser.add_argument("--mnist-dir", default=os.environ.get("NNSVC_MNIST_DIR"))
     parser.add_argument("--blocks", type=int, default=7)
     parser.add_argument("--iters", type=int, default=200)
+    parser.add_argument("--blas-threads", type=int, help="OpenBLAS threads (default: OpenBLAS's own)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time (default) or this process's CPU time (use with --blas-threads 1)")
     args = parser.parse_args()
     (x, t), _ = load_mnist(data_dir=args.mnist_dir)
+    print(f"clock {args.clock}, BLAS threads {args.blas_threads or 'default'}; load average "
+          + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"{'setup':<26}{'text loop (it/s)':>18}{'plain NumPy (it/s)':>20}{'ratio':>8}")
     for activation, hidden in SETUPS:
-        text, plain = measure(activation, hidden, x, t, args.blocks, args.iters)
+        with threadpool_limits(args.blas_threads, "blas"):
+            text, plain = measure(activation, hidden, x, t, args.blocks, args.iters, CLOCKS[args.clock])
         print(f"{f'784-{hidden}-10 {activation}, batch {BATCH}':<26}{text:>18.0f}{plain:>20.0f}{text / plain:>8.2f}")
 
 

@@ -10,6 +10,7 @@ backprop step time for (a), (b)'s step against its GEMMs alone on both sides, an
 with NumPy/PyTorch throughput ratios. Timings are printed, never asserted.
 
     .venv/bin/python bench/train_mnist.py [--setup a|b|c|all] [--seeds 0,1,2] [--quick]
+    .venv/bin/python bench/train_mnist.py --setup b --step-times-only  # (b)'s step against its GEMMs
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/train_mnist.py  # see docs
 """
 
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=4, help="epochs for setup (b) (default 4)")
     p.add_argument("--deep-epochs", type=int, default=DEEP_EPOCHS, help=f"epochs for setup (c) (default {DEEP_EPOCHS})")
     p.add_argument("--step-rounds", type=int, default=7, help="alternating rounds of (b)'s step timing (default 7)")
+    p.add_argument("--step-times-only", action="store_true",
+                   help="setup (b): only time its step against its GEMMs (a minute), no training runs")
     p.add_argument("--batch", type=int, help=f"batch size for setup (b) (default {STRONG['batch_size']})")
     p.add_argument("--lr", type=float, help=f"learning rate for setup (b) (default {STRONG['learning_rate']})")
     p.add_argument("--blas-threads", default="a=2,b=2,c=2",
@@ -194,7 +197,7 @@ def setup_b(ctx: dict, args: argparse.Namespace) -> list[Run]:
     print(f"\n== Setup (b): 784-{cfg.hidden_size}-10 {cfg.activation}, {cfg.weight_init} init, {cfg.optimizer} "
           f"lr {cfg.learning_rate} {cfg.lr_schedule} over {cfg.epochs} epochs, batch {cfg.batch_size}, shuffled")
     runs = []
-    for seed in args.seeds:
+    for seed in [] if args.step_times_only else args.seeds:
         runs += run_pair(strong_setup(seed, args), "b", ctx)
     rounds, repeats = (2, 5) if args.quick else (args.step_rounds, 50)
     ctx["step_times"] = step_times(cfg, ctx["numpy_data"], ctx, rounds, repeats)

@@ -9,7 +9,8 @@ so sigmoid keeps NumPy's exp between two fused passes; softmax, on ten scores a 
 differs from NumPy's in the last bit or two (tests bound it). No fastmath: it would reorder sums.
 
 Compilation is lazy, per dtype, on a kernel's first call: about 0.1-0.3 s a kernel on this
-machine, 0.8-1.1 s in all for the first float32 training step (measured). With cache=True, used when the
+machine, 0.8-1.1 s in all for the first float32 training step (measured); the batch-norm kernels
+add about 1.5-1.9 s to a batch-norm net's first step. With cache=True, used when the
 cache directory is writable (not in a read-only venv, unless NUMBA_CACHE_DIR points elsewhere),
 later processes load the machine code instead: 0.02-0.3 s for that first step. Importing numba
 adds about 0.15 s to `import nncore`. The server pays the compilation once per process, on its
@@ -161,3 +162,78 @@ def softmax_loss_grad(scores, t, y):
         for j in range(c):
             y[i, j] *= inv_n
     return total / n
+
+
+@jit
+def batchnorm_train(h, b, eps, momentum, rest, running_mean, running_var, xc, xn, std):
+    """Batch norm of h + b (N, D) in training: h += b, then xc, xn, std and the running statistics
+    (rest = 1 - momentum) as layers.batchnorm_train computes them (column sums row after row, as
+    NumPy sums along axis 0)."""
+    n, d = h.shape
+    mu = np.zeros(d, h.dtype)
+    for i in range(n):
+        for j in range(d):
+            a = h[i, j] + b[j]
+            h[i, j] = a
+            mu[j] += a
+    var = np.zeros(d, h.dtype)
+    count = h.dtype.type(n)
+    for j in range(d):
+        mu[j] = mu[j] / count
+    for i in range(n):
+        for j in range(d):
+            c = h[i, j] - mu[j]
+            xc[i, j] = c
+            var[j] += c * c
+    for j in range(d):
+        var[j] = var[j] / count
+        std[j] = np.sqrt(var[j] + eps)
+        running_mean[j] = running_mean[j] * momentum + rest * mu[j]
+        running_var[j] = running_var[j] * momentum + rest * var[j]
+    for i in range(n):
+        for j in range(d):
+            xn[i, j] = xc[i, j] / std[j]
+
+
+@jit
+def scale_shift_relu(xn, gamma, beta, out, mask):
+    """out = max(gamma * xn + beta, 0) row by row, mask = (gamma * xn + beta) > 0."""
+    n, d = xn.shape
+    zero = xn.dtype.type(0)
+    for i in range(n):
+        for j in range(d):
+            a = gamma[j] * xn[i, j] + beta[j]
+            pos = a > zero
+            mask[i, j] = pos
+            out[i, j] = a if pos or a != a else zero
+
+
+@jit
+def batchnorm_backward(dout, gamma, xc, xn, std, dx, dgamma, dbeta):
+    """dx, dgamma, dbeta of gamma * xn + beta, each operation as layers.batchnorm_backward does it."""
+    n, d = dout.shape
+    half = dout.dtype.type(0.5)
+    two_n = dout.dtype.type(2.0 / n)
+    dstd = np.zeros(d, dout.dtype)
+    dmu = np.zeros(d, dout.dtype)
+    dgamma[:] = 0
+    dbeta[:] = 0
+    for i in range(n):
+        for j in range(d):
+            g = dout[i, j]
+            dbeta[j] += g
+            dgamma[j] += xn[i, j] * g
+            dstd[j] += (gamma[j] * g * xc[i, j]) / (std[j] * std[j])
+    for j in range(d):
+        dstd[j] = half * -dstd[j] / std[j]  # dvar: 0.5 * dstd / std with dstd = -sum(...)
+    for i in range(n):
+        for j in range(d):
+            c = (gamma[j] * dout[i, j]) / std[j] + (two_n * xc[i, j]) * dstd[j]
+            dx[i, j] = c
+            dmu[j] += c
+    count = dout.dtype.type(n)
+    for j in range(d):
+        dmu[j] = dmu[j] / count
+    for i in range(n):
+        for j in range(d):
+            dx[i, j] -= dmu[j]

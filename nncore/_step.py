@@ -5,9 +5,9 @@ thousands of steps, where allocating and Python overhead cost as much as the ari
 small nets. This module performs the same operations in the same order, so results are
 bit-identical, but writes every intermediate of the affine layers and activations into arrays
 kept per batch size. Batch norm and dropout call the very functions their layers use. The
-element-wise helpers at the bottom hand their work to nncore.kernels' fused kernels when those
-are in use (bit-identical except softmax, whose exp and log differ in the last bits; see
-_numba_kernels).
+element-wise helpers at the bottom, and batch norm, hand their work to nncore.kernels' fused
+kernels when those are in use (bit-identical except softmax, whose exp and log differ in the
+last bits; see _numba_kernels).
 """
 
 from __future__ import annotations
@@ -18,13 +18,26 @@ import numpy as np
 
 from . import kernels
 from .functions import weight_decay_penalty
-from .layers import batchnorm_backward, batchnorm_train, dropout_mask
+from .layers import BN_EPS, batchnorm_backward, batchnorm_train, dropout_mask
+
+
+_MAXIMUM, _MINIMUM = np.maximum.reduce, np.minimum.reduce
+
+
+def labels_below(t: np.ndarray, classes: int) -> bool:
+    """Whether t holds integer labels in [0, classes): one reduction for unsigned labels.
+
+    ufunc reductions, not t.max(): MultiLayerNet.gradient checks every batch, and the methods'
+    Python wrappers cost as much again."""
+    if t.dtype.kind == "u":
+        return bool(_MAXIMUM(t, initial=0) < classes)
+    return t.dtype.kind == "i" and bool(_MAXIMUM(t, initial=0) < classes) and bool(_MINIMUM(t, initial=0) >= 0)
 
 
 class _Hidden:
     """Work arrays of one hidden layer of H units for N rows."""
 
-    def __init__(self, n: int, h: int, dtype: np.dtype, relu: bool, dropout: bool) -> None:
+    def __init__(self, n: int, h: int, dtype: np.dtype, relu: bool, dropout: bool, batchnorm: bool) -> None:
         self.out = np.empty((n, h), dtype)  # affine output; the activation is applied in place
         self.mask = np.empty((n, h), bool) if relu else None  # where the pre-activation was positive
         self.zeros = np.zeros((n, h), dtype) if relu else None  # np.maximum(a, zeros) is SIMD; (a, 0) is not (~3x)
@@ -35,6 +48,8 @@ class _Hidden:
         self.tmp = np.empty((n, h), dtype)
         self.act: np.ndarray | None = None  # this step's activation output
         self.bn: tuple | None = None  # this step's batch-norm (xn, xc, std)
+        # The fused batch-norm kernels write (xn, xc, std) here; NumPy's returns fresh arrays.
+        self.bn_out = (np.empty((n, h), dtype), np.empty((n, h), dtype), np.empty(h, dtype)) if batchnorm else None
 
 
 class _Buffers:
@@ -45,7 +60,7 @@ class _Buffers:
         self.x = np.empty((n, d), dtype)  # the batch in the net's dtype
         self.pixels = np.empty((n, d), np.uint8)  # the batch as uint8, before scaling
         relu = net.activation == "relu"
-        self.hidden = [_Hidden(n, h, dtype, relu, net.use_dropout) for h in net.hidden_sizes]
+        self.hidden = [_Hidden(n, h, dtype, relu, net.use_dropout, net.use_batchnorm) for h in net.hidden_sizes]
         self.scores = np.empty((n, c), dtype)
         self.y = np.empty((n, c), dtype)  # softmax, then (y - t) / n in place
         self.row = np.empty((n, 1), dtype)
@@ -58,6 +73,8 @@ class TrainStep:
 
     def __init__(self, net: Any) -> None:
         self.net = net
+        #: Number of output classes: labels must lie in [0, classes).
+        self.classes = net.output_size
         #: Gradients keyed like net.params; overwritten by every call.
         self.grads = {k: np.empty_like(v) for k, v in net.params.items()}
         self._decay = {k: np.empty_like(v) for k, v in net.params.items() if k[0] == "W"}
@@ -115,22 +132,40 @@ class TrainStep:
         w, b, gamma, beta, mean, var = self._names[i - 1]
         h, bias = layer.out, p[b]
         np.dot(a, p[w], out=h)  # (N, D) @ (D, H) -> (N, H)
-        if net.use_batchnorm:
-            h += bias
-            bias = None  # added: batch norm comes between the affine layer and the activation
+        if not net.use_batchnorm:
+            _activate_inplace(h, bias, layer)
+        elif not self._batchnorm_fused(i, layer, h):
+            h += bias  # batch norm comes between the affine layer and the activation
             momentum = net.layers[f"BatchNorm{i}"].momentum
             xn, xc, std = batchnorm_train(h, net.buffers[mean], net.buffers[var], momentum)
             layer.bn = (xn, xc, std)
             h = p[gamma] * xn + p[beta]
-        if layer.mask is not None:
-            _bias_relu_inplace(h, bias, layer)
-        else:
-            _sigmoid_inplace(h, bias)
+            _activate_inplace(h, None, layer)
         layer.act = h
         if layer.keep is None:
             return h
         dropout_mask(net.rng, net.dropout_ratio, h.shape, out=layer.keep, draws=layer.draws)
         return np.multiply(h, layer.keep, out=layer.dropped)
+
+    def _batchnorm_fused(self, i: int, layer: _Hidden, h: np.ndarray) -> bool:
+        """Bias, batch norm and activation of layer i on its affine output h, in place, with the
+        fused kernels (the NumPy path's operations, so its values); False if they may not run."""
+        net, p = self.net, self.net.params
+        _, b, gamma, beta, mean, var = self._names[i - 1]
+        arrays = (h, p[b], p[gamma], p[beta], net.buffers[mean], net.buffers[var], *layer.bn_out)
+        if not kernels.fusable(*arrays):
+            return False
+        cast, momentum = h.dtype.type, net.layers[f"BatchNorm{i}"].momentum
+        xn, xc, std = layer.bn = layer.bn_out
+        kernels.fast.batchnorm_train(h, p[b], cast(BN_EPS), cast(momentum), cast(1 - momentum),
+                                     net.buffers[mean], net.buffers[var], xc, xn, std)
+        if layer.mask is not None:
+            kernels.fast.scale_shift_relu(xn, p[gamma], p[beta], h, layer.mask)
+        else:
+            np.multiply(p[gamma], xn, out=h)
+            h += p[beta]
+            _sigmoid_inplace(h)
+        return True
 
     def _affine_backward(self, i: int, buf: _Buffers, x: np.ndarray, dy: np.ndarray) -> np.ndarray | None:
         """Gradients of affine layer i from its output gradient dy; return the gradient of the
@@ -142,7 +177,7 @@ class TrainStep:
         np.dot(a.T, dy, out=g[w])  # (D, N) @ (N, H) -> (D, H)
         if net.weight_decay_lambda:
             g[w] += np.multiply(p[w], net.weight_decay_lambda, out=self._decay[w])
-        np.sum(dy, axis=0, out=g[b])
+        np.add.reduce(dy, axis=0, out=g[b])  # np.sum's own reduction, without its Python wrapper
         if below is None:
             return None
         dh = below.dout
@@ -156,13 +191,25 @@ class TrainStep:
         if not net.use_batchnorm:
             return dh
         gamma, beta = self._names[i - 2][2:4]
-        dh, g_gamma, g_beta = batchnorm_backward(dh, p[gamma], below.bn[1], below.bn[0], below.bn[2])
+        xn, xc, std = below.bn
+        if kernels.fusable(dh, p[gamma], xc, xn, std, g[gamma], g[beta]):  # dx written over dh
+            kernels.fast.batchnorm_backward(dh, p[gamma], xc, xn, std, dh, g[gamma], g[beta])
+            return dh
+        dh, g_gamma, g_beta = batchnorm_backward(dh, p[gamma], xc, xn, std)
         np.copyto(g[gamma], g_gamma)
         np.copyto(g[beta], g_beta)
         return dh
 
     def __repr__(self) -> str:
         return f"TrainStep({self.net!r}, batch_sizes={sorted(self._buffers)})"
+
+
+def _activate_inplace(a: np.ndarray, bias: np.ndarray | None, buf: _Hidden) -> None:
+    """a = activation(a + bias) in place (bias None: already added or shifted by batch norm)."""
+    if buf.mask is not None:
+        _bias_relu_inplace(a, bias, buf)
+    else:
+        _sigmoid_inplace(a, bias)
 
 
 def _bias_relu_inplace(a: np.ndarray, bias: np.ndarray | None, buf: _Hidden) -> None:

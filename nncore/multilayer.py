@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import predictor as _predictor
-from ._step import TrainStep
+from ._step import TrainStep, labels_below
 from .choices import ACTIVATIONS, DTYPES, NET_WEIGHT_INITS
 from .functions import softmax, weight_decay_penalty
 from .gradient import numerical_gradient
@@ -256,17 +256,18 @@ class MultiLayerNet:
         labels out of range, which then raise) take layer_gradient.
         """
         x, t = np.asarray(x), np.asarray(t)
-        if (x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or t.dtype.kind not in "iu"
-                or t.min(initial=0) < 0 or t.max(initial=0) >= self.output_size):
-            return self.layer_gradient(x, t)
-        if self._step is None:
-            self._step = TrainStep(self)
         step = self._step
+        classes = self.output_size if step is None else step.classes
+        if x.ndim < 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or not labels_below(t, classes):
+            return self.layer_gradient(x, t)
+        if step is None:
+            step = self._step = TrainStep(self)
         # Arrays the caller may keep, written by the step itself (no copy): ones returned earlier
         # that nobody references any more, else fresh ones (first-touching a fresh 300 KB array
         # costs as much as the step's element-wise work on 784-100-10).
         grads = step.grads = self._free_grads() or {key: np.empty_like(g) for key, g in step.grads.items()}
-        self.lastLayer.loss = step(self._cast(x).reshape(x.shape[0], -1), t)
+        x = x.astype(self.dtype, copy=False)
+        self.lastLayer.loss = step(x if x.ndim == 2 else x.reshape(x.shape[0], -1), t)
         self._returned = [grads, *self._returned[:1]]
         return grads
 

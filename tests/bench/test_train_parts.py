@@ -87,3 +87,16 @@ def test_torch_job_describes_the_net_and_can_carry_one_batch(tmp_path):
         assert job["batch"].tolist() == list(range(8)) and job["W1"].shape == (784, 4)
     assert meta["layers"] == 2 and meta["batch_norm"] is False and meta["dropout"] == 0.0
     assert meta["mode"] == "steps" and meta["torch_impl"] == "fused"
+
+
+def test_step_times_only_times_b_without_training_it(monkeypatch):
+    found = {"numpy gemm": {"median_s": 1e-3, "min_s": 1e-3, "max_s": 1e-3},
+             "numpy step": {"median_s": 1.2e-3, "min_s": 1.2e-3, "max_s": 1.2e-3}}
+    trained = []
+    monkeypatch.setattr(train_mnist, "run_pair", lambda config, label, ctx: trained.append(config.seed) or [])
+    monkeypatch.setattr(train_mnist, "step_times", lambda config, data, ctx, rounds, repeats: found)
+    ctx = {"numpy_data": None, "checks": []}
+    assert train_mnist.setup_b(ctx, train_mnist.parse_args(["--setup", "b", "--step-times-only"])) == []
+    assert trained == [] and ctx["checks"] == ["b: full step <= 1.5x its GEMMs: met (1.20x)"]
+    train_mnist.setup_b(ctx, train_mnist.parse_args(["--setup", "b", "--seeds", "0,1"]))
+    assert trained == [0, 1]

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from nncore import TwoLayerNet, _step, kernels
+from nncore import MultiLayerNet, TwoLayerNet, _step, kernels
+from nncore._step import TrainStep
 from nncore.optimizers import make_optimizer
 
 FLOATS = [np.float32, np.float64]
@@ -103,6 +104,37 @@ def test_activation_kernels_equal_numpys_to_the_bit(monkeypatch, dtype):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(b, a, err_msg=name)
     assert 0 < buf.mask.sum() < buf.mask.size
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_batchnorm_kernels_equal_numpys_to_the_bit(monkeypatch, activation, dtype):
+    """A batch-norm layer in TrainStep: forward (bias, statistics, running averages, scale,
+    shift, activation) and backward (dx, dgamma, dbeta) give NumPy's values with numba's kernels."""
+    rng = np.random.default_rng(9)
+    n, h = 33, 70
+    x, dy = rng.standard_normal((n, 6)).astype(dtype), rng.standard_normal((n, 4)).astype(dtype)
+    start = {k: rng.standard_normal(h).astype(dtype) for k in ("b1", "gamma1", "beta1", "running_mean1")}
+    fused = []
+
+    def run():
+        net = MultiLayerNet(6, [h], 4, activation, use_batchnorm=True, dtype=dtype, seed=2)
+        for key, value in start.items():
+            (net.buffers if key.startswith("running") else net.params)[key][...] = value
+        step = TrainStep(net)
+        buf = step.buffers(n)
+        layer = buf.hidden[0]
+        out = step._hidden_forward(1, layer, x).copy()
+        fused.append(layer.bn[0] is layer.bn_out[0])
+        dh = step._affine_backward(2, buf, x, dy).copy()
+        return (out, dh, step.grads["gamma1"].copy(), step.grads["beta1"].copy(), step.grads["W2"].copy(),
+                *(v.copy() for v in net.buffers.values()))
+
+    names = ("output", "dx", "dgamma", "dbeta", "dW2", "running mean", "running variance")
+    for name, a, b in zip(names, *both(monkeypatch, run)):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(b, a, err_msg=name)
+    assert fused == [False, True]  # NumPy's layer functions, then the fused kernels
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

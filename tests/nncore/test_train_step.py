@@ -150,3 +150,21 @@ def test_learning_rate_follows_the_configured_schedule():
     rates = [learning_rate(cosine, i, 10) for i in range(11)]
     assert rates[0] == pytest.approx(0.2) and rates[5] == pytest.approx(0.1) and rates[10] == pytest.approx(0.0, abs=1e-12)
     assert all(a > b for a, b in zip(rates, rates[1:]))  # strictly decreasing from lr to 0
+
+
+def test_labels_below_accepts_only_integer_labels_in_range():
+    from nncore._step import labels_below
+
+    assert labels_below(np.array([0, 4], np.uint8), 5) and labels_below(np.array([0, 4]), 5)
+    assert labels_below(np.array([], np.int64), 5)
+    assert not labels_below(np.array([0, 5], np.uint8), 5) and not labels_below(np.array([-1, 2]), 5)
+    assert not labels_below(np.array([True, False]), 5) and not labels_below(np.array([0.0, 1.0]), 5)
+
+
+def test_gradient_with_a_label_out_of_range_takes_the_layers_and_raises(rng):
+    net = make_net("relu")
+    x, t = batch(rng, 4)
+    t[2] = 5  # classes are 0-4
+    with pytest.raises(IndexError):
+        net.gradient(x, t)
+    assert net._step is None  # the buffered step was never built for it
