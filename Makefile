@@ -44,6 +44,7 @@ serve: venv ## Set up and run nn-server on port 50051 (state in ./state)
 	  echo "make serve: MNIST from the copy embedded in nncore/data/mnist"; \
 	fi; \
 	echo "make serve: nn-server on port $(PORT), state in $(STATE_DIR) (Ctrl-C stops it)"; \
+	echo "make serve: dashboard, KServe REST and /metrics on http://127.0.0.1:$${NNSVC_HTTP_PORT:-8080}/"; \
 	exec $(BIN)/nn-server --port $(PORT) --state-dir $(STATE_DIR)
 
 test: venv triton-venv ## Run every test except the container one (the command CI runs)
