@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import threading
@@ -34,7 +33,6 @@ from server.records import JobRecord  # noqa: E402
 from server.store import JobStore  # noqa: E402
 from tests.web.screenshot import chromium_path, launch, open_dashboard  # noqa: E402
 
-_HTTP_PORT = re.compile(r"HTTP \(.*\) on https? port (\d+)")
 LONG_JOB = pb.TrainRequest(hidden_size=100, epochs=50, train_size=2000, batch_size=10, seed=1)
 # Records every jobs-table row state change with the wall clock, for (a)'s DOM figure.
 RECORD_ROWS = """() => { window.rowTimes = [];
@@ -43,16 +41,6 @@ RECORD_ROWS = """() => { window.rowTimes = [];
       if (row) window.rowTimes.push([row.dataset.jobId, row.dataset.state, t]); } })
   .observe(document.querySelector('#jobs tbody'), {subtree: true, childList: true, attributes: true,
            attributeFilter: ['data-state']}); }"""
-
-
-def http_port(server: ServerProcess) -> int:
-    """The HTTP port the server logged."""
-    for _ in range(200):
-        match = _HTTP_PORT.search(server.log_path.read_text(errors="replace"))
-        if match:
-            return int(match.group(1))
-        time.sleep(0.05)
-    raise RuntimeError("the server did not log its HTTP port")
 
 
 class EventClient:
@@ -208,7 +196,7 @@ def main() -> int:
     blas = [f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info() if i["user_api"] == "blas"]
     print(f"BLAS {', '.join(blas)}; load average {load_avg()} at start")
     with tempfile.TemporaryDirectory() as tmp, ServerProcess(Path(tmp) / "live", EMBEDDED_MNIST) as live:
-        base = f"http://127.0.0.1:{http_port(live)}"
+        base = f"http://127.0.0.1:{live.http_port}"
         with _browser(Path(tmp)) as context:
             page = None
             if context is not None:
@@ -218,7 +206,7 @@ def main() -> int:
             seed_jobs(Path(tmp) / "full", 1000)
             with ServerProcess(Path(tmp) / "full", EMBEDDED_MNIST) as full, \
                     ServerProcess(Path(tmp) / "empty", EMBEDDED_MNIST) as empty:
-                full_base, empty_base = (f"http://127.0.0.1:{http_port(s)}" for s in (full, empty))
+                full_base, empty_base = (f"http://127.0.0.1:{s.http_port}" for s in (full, empty))
                 lats = listing(full.target, full_base, args.calls)
                 print(f"\n== (b) 1,000 jobs in the store (20 epochs of history each), {args.calls} calls")
                 row("", "p50 / p99", "baseline p50 / p99")

@@ -41,21 +41,9 @@ from server.records import CANCELLED, FAILED, SUCCEEDED, JobRecord  # noqa: E402
 from server.store import JobStore  # noqa: E402
 from server.tensors import decode_input  # noqa: E402
 
-_HTTP_LINE = re.compile(r"HTTP \(.*\) on https? port (\d+)")
 SCRAPES = 50
 TARGET_P50_RATIO = 1.05
 TARGET_SCRAPE_MS = 100.0
-
-
-def http_port(server: ServerProcess) -> int:
-    """The HTTP port the server logged (it binds port 0)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        match = _HTTP_LINE.search(server.log_path.read_text(errors="replace"))
-        if match:
-            return int(match.group(1))
-        time.sleep(0.05)
-    raise RuntimeError(f"no HTTP port in {server.log_path}")
 
 
 def prepare(workdir: Path, mnist_dir: Path, jobs: int, train_size: int) -> tuple[Path, str]:
@@ -107,7 +95,7 @@ def predict_section(on: ServerProcess, off: ServerProcess, model_id: str, rounds
 
 def scrape_section(on: ServerProcess, jobs: int, scrapes: int) -> Lat:
     """GET /metrics and GET /healthz, interleaved, on the server with metrics; prints p50/p99."""
-    base = f"http://127.0.0.1:{http_port(on)}"
+    base = f"http://127.0.0.1:{on.http_port}"
     times: dict[str, list[float]] = {"/metrics": [], "/healthz": []}
     with httpx.Client(base_url=base, timeout=30) as http:
         body = http.get("/metrics").text

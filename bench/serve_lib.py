@@ -22,6 +22,7 @@ from client import NNClient
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_MNIST = REPO_ROOT / "nncore" / "data" / "mnist"  # the copy shipped in the repo
 _LISTENING = re.compile(r"nnservice listening on port (\d+)")
+_HTTP = re.compile(r"HTTP \(.*\) on https? port (\d+)")  # logged before _LISTENING
 START_TIMEOUT = 60.0
 SERVER_CMD = os.environ.get("NNSVC_BENCH_SERVER", "-m server").split()
 
@@ -56,6 +57,14 @@ class ServerProcess:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"nn-server did not start; its log:\n{self.log_path.read_text(errors='replace')}")
+
+    @property
+    def http_port(self) -> int:
+        """The HTTP front door's port, as the server logged it (it binds --http-port 0)."""
+        match = _HTTP.search(self.log_path.read_text(errors="replace"))
+        if match is None:
+            raise RuntimeError(f"nn-server logged no HTTP port (started with --no-http?): {self.log_path}")
+        return int(match.group(1))
 
     def status(self, key: str) -> int:
         """A /proc/<pid>/status field in kB (VmHWM = peak RSS, VmRSS = current RSS)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import re
 import sys
 import tempfile
 import time
@@ -33,19 +32,7 @@ from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
 from server.web.kserve_models import InferRequest  # noqa: E402
 
-_HTTP_PORT = re.compile(r"HTTP \(KServe v2 REST.*?port (\d+)")
 TARGET = 2.0  # REST p50 at most this many times Predict's
-
-
-def http_port(server: ServerProcess) -> int:
-    """The HTTP port the server logged (it was started with --http-port 0)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        match = _HTTP_PORT.search(server.log_path.read_text(errors="replace"))
-        if match:
-            return int(match.group(1))
-        time.sleep(0.05)
-    raise RuntimeError("the server did not log its HTTP port")
 
 
 def infer_body(image: np.ndarray, datatype: str) -> bytes:
@@ -140,7 +127,7 @@ def measure(args: argparse.Namespace, state: Path) -> dict[str, Lat]:
         stub = pb_grpc.NNServiceStub(channel)
         request = pb.PredictRequest(model_id=model_id, input=pb.Tensor(
             shape=[1, 784], dtype=pb.DTYPE_UINT8, raw_data=image.tobytes()))
-        conn = http.client.HTTPConnection("127.0.0.1", http_port(server), timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
         path = f"/v2/models/{model_id}/infer"
         bodies = {datatype: infer_body(image, datatype) for datatype in ("UINT8", "FP32")}
         calls = {"predict": lambda: stub.Predict(request, timeout=30),

@@ -82,16 +82,24 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
     def _check(self, metadata) -> str | None:
         """None if the metadata carries a valid token, else what is wrong with it."""
         values = [value for key, value in metadata or () if key == "authorization"]
-        if not values:
-            return _MISSING
-        scheme, _, token = str(values[0]).partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return _MALFORMED
-        presented, valid = token.encode(), False
-        for known in self._tokens:  # compare with every token: the time says nothing about which
-            valid |= hmac.compare_digest(presented, known)
-        return None if valid else _WRONG
+        problem = token_problem(str(values[0]) if values else None, self._tokens)
+        return None if problem is None else {"missing": _MISSING, "malformed": _MALFORMED, "wrong": _WRONG}[problem]
+
+
+def token_problem(value: str | None, tokens: tuple[bytes, ...]) -> str | None:
+    """None if `value` reads 'Bearer <one of tokens>'; else "missing", "malformed" or "wrong".
+
+    Shared by the gRPC interceptor and the HTTP middleware, which word the answer each their way."""
+    if not value:
+        return "missing"
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return "malformed"
+    presented, valid = token.encode(), False
+    for known in tokens:  # compare with every token: the time says nothing about which
+        valid |= hmac.compare_digest(presented, known)
+    return None if valid else "wrong"
 
 
 def _refusing(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:

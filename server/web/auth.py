@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 
 from fastapi.responses import JSONResponse
 
+from server.auth import token_problem
 from server.web.errors import error_body
 
 # Always open: the page itself and its assets (it asks for a token when the API needs one),
@@ -30,16 +30,8 @@ def is_open(path: str, open_probes: bool) -> bool:
 
 def check_authorization(header: str | None, tokens: tuple[bytes, ...]) -> str | None:
     """None if `header` carries a valid bearer token, else what is wrong with it."""
-    if not header:
-        return MISSING
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return MALFORMED
-    presented, valid = token.encode(), False
-    for known in tokens:  # compare with every token: the time says nothing about which
-        valid |= hmac.compare_digest(presented, known)
-    return None if valid else WRONG
+    problem = token_problem(header, tokens)
+    return None if problem is None else {"missing": MISSING, "malformed": MALFORMED, "wrong": WRONG}[problem]
 
 
 class BearerTokenMiddleware:

@@ -192,17 +192,22 @@ def test_a_deep_model_round_trips_with_its_running_statistics(tmp_path, x):
     np.testing.assert_allclose(model.predict_proba(x), net.predict_proba(x), rtol=1e-5, atol=1e-7)
 
 
+def store_of_many(root, extra: int) -> tuple[ModelStore, list[str]]:
+    """A store of MAX_CACHED_MODELS + extra small models, and their ids."""
+    store, net = ModelStore(root), make_net(hidden=2)
+    ids = [f"m{i:02d}" for i in range(MAX_CACHED_MODELS + extra)]
+    for model_id in ids:
+        store.save(model_id, net, meta_of(net, model_id))
+    return store, ids
+
+
 def test_serving_many_models_keeps_only_the_cached_ones_in_memory(tmp_path):
     import gc
     import weakref
 
     from server.serving import ModelRegistry
 
-    store = ModelStore(tmp_path)
-    net = make_net(hidden=2)
-    ids = [f"m{i:02d}" for i in range(MAX_CACHED_MODELS + 8)]
-    for model_id in ids:
-        store.save(model_id, net, meta_of(net, model_id))
+    store, ids = store_of_many(tmp_path, 8)
     registry = ModelRegistry(store, jobs=None)
     served = [weakref.ref(registry.serving(model_id)[0]) for model_id in ids]
     gc.collect()
@@ -212,11 +217,7 @@ def test_serving_many_models_keeps_only_the_cached_ones_in_memory(tmp_path):
 
 
 def test_verifying_every_model_leaves_the_cache_as_it_was(tmp_path):
-    store = ModelStore(tmp_path)
-    net = make_net(hidden=2)
-    ids = [f"m{i:02d}" for i in range(MAX_CACHED_MODELS + 4)]
-    for model_id in ids:
-        store.save(model_id, net, meta_of(net, model_id))
+    store, ids = store_of_many(tmp_path, 4)
     hot = store.load(ids[0])
     assert all(store.verify(model_id) for model_id in ids) and not store.verify("nope")
     assert store.cached(ids[0]) is hot and sum(store.cached(m) is not None for m in ids) == 1
