@@ -28,4 +28,8 @@ def test_a_short_soak_with_one_kill_counts_what_survived(tmp_path, mnist_dir):
     assert {key.split()[0] for key in out["calls"]} == ACTIONS  # every action ran
     assert sum(out["calls"].values()) == sum(out["codes"].values()) and out["codes"]["OK"] > 0
     assert not {"INTERNAL", "UNKNOWN"} & set(out["codes"])
-    assert out["jobs_submitted"] >= sum(out["jobs_finished"].values())
+    # A Train the kill cut off after the server stored its job answers UNAVAILABLE (or times out),
+    # yet the job resumes and finishes: finished jobs may exceed the confirmed ones by those calls.
+    unconfirmed = sum(n for key, n in out["calls"].items()
+                      if key.split()[0] == "Train" and key.split()[1] in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"))
+    assert out["jobs_submitted"] + unconfirmed >= sum(out["jobs_finished"].values())
