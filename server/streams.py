@@ -28,7 +28,7 @@ class _Writer:
     def __init__(self, out, digest) -> None:
         self._out, self._digest = out, digest
         self._queue: queue.Queue = queue.Queue(QUEUED_CHUNKS)
-        self._error: OSError | None = None
+        self._error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="nnsvc-upload-writer", daemon=True)
         self._thread.start()
 
@@ -60,8 +60,8 @@ class _Writer:
                 if written - started >= WRITEBACK_BYTES:
                     _start_writeback(self._out, started, written - started)
                     started = written
-            except OSError as exc:  # a full disk: the RPC thread raises it at its next put()
-                self._error = exc
+            except Exception as exc:  # a full disk, mostly: the RPC thread raises it at its next put()
+                self._error = exc  # (and the thread lives on, so put() never blocks on a dead one)
 
 
 def _start_writeback(out, offset: int, length: int) -> None:

@@ -44,6 +44,19 @@ def test_a_write_error_on_the_writer_thread_reaches_the_receiver(tmp_path, monke
     assert not _writers()
 
 
+def test_any_error_on_the_writer_thread_reaches_the_receiver_instead_of_stalling_it(tmp_path, monkeypatch):
+    def broken(*args):
+        raise ValueError("flush of closed file")
+
+    monkeypatch.setattr(streams, "WRITEBACK_BYTES", 1)
+    monkeypatch.setattr(streams, "_start_writeback", broken)
+    # More chunks than the queue holds: a writer thread that died would leave put() waiting for ever.
+    chunks = iter([b"x" * 1000] * (4 * streams.QUEUED_CHUNKS))
+    with pytest.raises(ValueError, match="closed file"):
+        receive_file(tmp_path / "f", chunks, limit=LIMIT, declared_size=None, declared_sha256="")
+    assert not _writers()
+
+
 def test_a_stream_that_fails_midway_is_reported_as_such_and_stops_the_writer(tmp_path):
     def stream():
         yield b"a" * 1000
