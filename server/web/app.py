@@ -26,7 +26,6 @@ def create_app(plane: DataPlane, settings: Settings, tokens: tuple[str, ...] = (
                   # offline: only the document itself, /openapi.json, is served.
                   docs_url=None, redoc_url=None)
     app.state.plane = plane
-    app.state.settings = settings
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(RequestValidationError, kserve_rest.validation_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

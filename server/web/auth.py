@@ -10,8 +10,8 @@ from server.auth import token_problem
 from server.web.errors import error_body
 
 # Always open: the page itself and its assets (it asks for a token when the API needs one),
-# and the OpenAPI description (it holds no data).
-PUBLIC_PATHS = ("/", "/favicon.ico", "/openapi.json", "/docs", "/docs/oauth2-redirect")
+# and the OpenAPI description (it holds no data; Swagger UI's /docs is not served).
+PUBLIC_PATHS = ("/", "/favicon.ico", "/openapi.json")
 PUBLIC_PREFIXES = ("/static/",)
 # Open with open_probes, like gRPC health and KServe ServerLive/ServerReady.
 PROBE_PATHS = ("/v2/health/live", "/v2/health/ready", "/healthz")

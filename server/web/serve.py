@@ -74,7 +74,6 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise OSError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror or exc} "
                       "(--http-port / NNSVC_HTTP_PORT, or --no-http)") from None
-    sock.set_inheritable(True)
     return sock
 
 
