@@ -15,6 +15,7 @@ from tqdm import tqdm
 from protos import nn_service_pb2 as pb
 
 from . import format as fmt
+from .streams import chunk_message
 from .types import _time
 
 CHUNK_BYTES = 1 << 20  # the server's limit per message
@@ -62,15 +63,16 @@ class DatasetUpload:
         """The file's size in bytes."""
         return self.metadata.size_bytes
 
-    def requests(self, sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.UploadDatasetRequest]:
-        """The metadata message, chunks of at most 1 MiB (`sent(n)` after each), then the sha256."""
+    def requests(self, sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.UploadDatasetRequest | bytes]:
+        """The metadata message, chunks of at most 1 MiB (`sent(n)` after each; framed by
+        client.streams.chunk_message), then the sha256."""
         yield pb.UploadDatasetRequest(metadata=self.metadata)
         digest = _Hasher() if self.hash_while_sending else None
         try:
             for chunk in _chunks(self.path, self.data):
                 if digest is not None:
                     digest.update(chunk)
-                yield pb.UploadDatasetRequest(chunk=chunk)
+                yield chunk_message(chunk)
                 sent(len(chunk))
         finally:
             hex_digest = digest.close() if digest is not None else ""
@@ -197,12 +199,12 @@ def _format_of(path: Path) -> str:
                      "or give format=")
 
 
-def _chunks(path: Optional[Path], data: Optional[bytes]) -> Iterator[bytes]:
-    """The file's bytes in CHUNK_BYTES pieces, read as they are sent."""
+def _chunks(path: Optional[Path], data: Optional[bytes]) -> Iterator[bytes | memoryview]:
+    """The file's bytes in CHUNK_BYTES pieces, read as they are sent (views of in-memory data)."""
     if data is not None:
         view = memoryview(data)
         for start in range(0, len(data), CHUNK_BYTES):
-            yield bytes(view[start:start + CHUNK_BYTES])
+            yield view[start:start + CHUNK_BYTES]
         return
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
