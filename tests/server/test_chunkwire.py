@@ -83,3 +83,19 @@ def test_the_interceptor_swaps_the_deserializer_of_the_file_streams_only():
     assert isinstance(swapped.request_deserializer(chunk_message(b"abc")), memoryview)
     assert interceptor.intercept_service(lambda d: streaming, _Details("/nnservice.v1.NNService/Train")) is streaming
     assert interceptor.intercept_service(lambda d: None, _Details("/nnservice.v1.NNService/ImportModel")) is None
+
+
+def test_an_upload_in_hand_framed_chunks_passes_the_token_check_and_is_refused_without_it(make_server):
+    from client import NNClient, NNServiceError
+
+    running = make_server(auth_tokens=("s3cret",))
+    rng = np.random.default_rng(3)
+    arrays = {"x_train": rng.integers(0, 256, size=(1500, 28, 28), dtype=np.uint8),  # two chunks
+              "t_train": np.arange(1500, dtype=np.uint8) % 3}
+    arrays |= {"x_test": arrays["x_train"][:30], "t_test": arrays["t_train"][:30]}
+    with NNClient(running.target, token="s3cret") as nn:
+        info = nn.upload_dataset(arrays, "framed", progress=False)
+    assert (info.train_size, info.test_size, info.classes, info.input_shape) == (1500, 30, 3, (28, 28))
+    with NNClient(running.target) as nn, pytest.raises(NNServiceError) as refused:
+        nn.upload_dataset(arrays, "unframed", progress=False)
+    assert refused.value.code.name == "UNAUTHENTICATED"
