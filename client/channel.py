@@ -44,7 +44,8 @@ class _CallDetails(
     """ClientCallDetails with replaced metadata (grpc's own type is abstract)."""
 
 
-class BearerTokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+class BearerTokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                             grpc.StreamUnaryClientInterceptor):
     """Adds `authorization: Bearer <token>` to every call's metadata.
 
     An interceptor rather than call credentials, because gRPC only sends call
@@ -72,6 +73,10 @@ class BearerTokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamC
     def intercept_unary_stream(self, continuation, client_call_details, request):
         """Send a server-streaming call with the token added."""
         return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        """Send a client-streaming call (UploadDataset, ImportModel) with the token added."""
+        return continuation(self._details(client_call_details), request_iterator)
 
 
 def make_channel(

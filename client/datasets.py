@@ -1,6 +1,7 @@
 """Dataset uploads for the SDK: files or arrays -> UploadDatasetRequest streams, and DatasetInfo."""
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import datetime as dt
@@ -15,11 +16,15 @@ from tqdm import tqdm
 from protos import nn_service_pb2 as pb
 
 from . import format as fmt
+from .streams import chunk_message
 from .types import _time
 
 CHUNK_BYTES = 1 << 20  # the server's limit per message
 FORMATS = {".npz": "npz", ".csv": "csv", ".zip": "zip", ".tar.gz": "tar.gz", ".tgz": "tar.gz"}
 ARRAY_NAMES = ("x_train", "t_train", "x_test", "t_test")
+# Chunks sent but not yet hashed, at most: a few, so a slow hash of one chunk does not hold up
+# the sending (median of 6 runs 506 MB/s with 4, 481 with 1), and at most 4 MiB are held for it.
+HASH_AHEAD = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,15 +67,16 @@ class DatasetUpload:
         """The file's size in bytes."""
         return self.metadata.size_bytes
 
-    def requests(self, sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.UploadDatasetRequest]:
-        """The metadata message, chunks of at most 1 MiB (`sent(n)` after each), then the sha256."""
+    def requests(self, sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.UploadDatasetRequest | bytes]:
+        """The metadata message, chunks of at most 1 MiB (`sent(n)` after each; framed by
+        client.streams.chunk_message), then the sha256."""
         yield pb.UploadDatasetRequest(metadata=self.metadata)
         digest = _Hasher() if self.hash_while_sending else None
         try:
             for chunk in _chunks(self.path, self.data):
                 if digest is not None:
                     digest.update(chunk)
-                yield pb.UploadDatasetRequest(chunk=chunk)
+                yield chunk_message(chunk)
                 sent(len(chunk))
         finally:
             hex_digest = digest.close() if digest is not None else ""
@@ -79,27 +85,27 @@ class DatasetUpload:
 
 
 class _Hasher:
-    """sha256 on a thread of its own, one chunk behind the sending (hashlib releases the GIL):
-    hashing in line took as long as sending the bytes over loopback."""
+    """sha256 on a thread of its own, up to HASH_AHEAD chunks behind the sending (hashlib
+    releases the GIL): hashing in line took as long as sending the bytes over loopback."""
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nnclient-sha256")
-        self._pending: Optional[concurrent.futures.Future] = None
+        self._pending: collections.deque[concurrent.futures.Future] = collections.deque()
 
     def __repr__(self) -> str:
-        return f"_Hasher(pending={self._pending is not None})"
+        return f"_Hasher(pending={len(self._pending)})"
 
-    def update(self, chunk: bytes) -> None:
-        """Hash `chunk` after the previous one (waits for that: at most one chunk in flight)."""
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._pool.submit(self._digest.update, chunk)
+    def update(self, chunk: bytes | memoryview) -> None:
+        """Queue `chunk` for hashing after the previous ones (waits while HASH_AHEAD are queued)."""
+        while len(self._pending) >= HASH_AHEAD:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._digest.update, chunk))
 
     def close(self) -> str:
         """The hex digest of every chunk; releases the thread."""
-        if self._pending is not None:
-            self._pending.result()
+        while self._pending:
+            self._pending.popleft().result()
         self._pool.shutdown()
         return self._digest.hexdigest()
 
@@ -197,12 +203,12 @@ def _format_of(path: Path) -> str:
                      "or give format=")
 
 
-def _chunks(path: Optional[Path], data: Optional[bytes]) -> Iterator[bytes]:
-    """The file's bytes in CHUNK_BYTES pieces, read as they are sent."""
+def _chunks(path: Optional[Path], data: Optional[bytes]) -> Iterator[bytes | memoryview]:
+    """The file's bytes in CHUNK_BYTES pieces, read as they are sent (views of in-memory data)."""
     if data is not None:
         view = memoryview(data)
         for start in range(0, len(data), CHUNK_BYTES):
-            yield bytes(view[start:start + CHUNK_BYTES])
+            yield view[start:start + CHUNK_BYTES]
         return
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):

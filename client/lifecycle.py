@@ -11,6 +11,7 @@ from protos import nn_service_pb2 as pb
 
 from .datasets import CHUNK_BYTES, UploadProgressBar
 from .errors import rpc_errors
+from .streams import chunk_message
 from .types import JobStatus, ModelInfo
 
 EXPORT_FORMATS = ("npz", "onnx")
@@ -48,20 +49,21 @@ class LifecycleCalls:
         with UploadProgressBar(path.name, path.stat().st_size, enabled=progress, file=file,
                                action="import") as bar:
             with rpc_errors("ImportModel"):
-                return ModelInfo.from_proto(self._stub.ImportModel(import_requests(path, name, bar.update),
+                return ModelInfo.from_proto(self._import_model(import_requests(path, name, bar.update),
                                                                    timeout=timeout))
 
 
 def import_requests(path: Path, name: Optional[str] = None,
-                    sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.ImportModelRequest]:
+                    sent: Callable[[int], None] = lambda n: None) -> Iterator[pb.ImportModelRequest | bytes]:
     """The metadata (name, size), chunks of at most 1 MiB (`sent(n)` after each), then the
-    sha256 of what was sent, hashed on the way (the server checks it)."""
+    sha256 of what was sent, hashed on the way (the server checks it); chunks are framed by
+    client.streams.chunk_message."""
     yield pb.ImportModelRequest(metadata=pb.ModelImportMetadata(name=name or "", size_bytes=path.stat().st_size))
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
-            yield pb.ImportModelRequest(chunk=chunk)
+            yield chunk_message(chunk)
             sent(len(chunk))
     yield pb.ImportModelRequest(sha256=digest.hexdigest())
 

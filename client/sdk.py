@@ -17,6 +17,7 @@ from .datasets import DatasetInfo, UploadProgressBar, prepare_upload
 from .errors import NNServiceError, rpc_errors
 from .lifecycle import LifecycleCalls
 from .progress import JobProgressBar
+from .streams import file_upload_call
 from .tensors import (REQUEST_OVERHEAD, as_image_batch, decode_tensor, encode_images, one_input_shapes,
                       split_rows)
 from .types import Health, JobStatus, ModelInfo, Prediction, state_value
@@ -114,6 +115,9 @@ class NNClient(LifecycleCalls):
             retry_attempts=retry_attempts, options=options,
         )
         self._stub = pb_grpc.NNServiceStub(self._channel)
+        # The file-streaming calls take chunk messages framed by hand (client.streams).
+        self._upload_dataset = file_upload_call(self._channel, "UploadDataset", pb.DatasetInfo)
+        self._import_model = file_upload_call(self._channel, "ImportModel", pb.ModelInfo)
         self._inputs: dict[str, _ModelInputs] = {}  # model id -> its inputs (models never change)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -308,7 +312,7 @@ class NNClient(LifecycleCalls):
                                 class_names=class_names, sha256=sha256)
         with UploadProgressBar(name, upload.size, enabled=progress, file=file) as bar:
             with rpc_errors("UploadDataset"):
-                return DatasetInfo.from_proto(self._stub.UploadDataset(upload.requests(bar.update),
+                return DatasetInfo.from_proto(self._upload_dataset(upload.requests(bar.update),
                                                                        timeout=timeout))
 
     def list_datasets(self) -> list[DatasetInfo]:

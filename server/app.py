@@ -20,6 +20,7 @@ from protos import grpc_predict_v2_pb2 as kserve_pb
 from protos import grpc_predict_v2_pb2_grpc as kserve_grpc
 from server import tls
 from server.auth import TokenAuthInterceptor, load_tokens
+from server.chunkwire import ChunkWireInterceptor
 from server.dataplane import DataPlane, server_version
 from server.datasets import DatasetRegistry, builtin_registry
 from server.interceptors import CallCounter, RpcInterceptor
@@ -230,8 +231,10 @@ def _report_training(executor, health_servicer: health.HealthServicer) -> None:
 
 def _interceptors(settings: Settings, draining: threading.Event,
                   calls: CallCounter) -> list[grpc.ServerInterceptor]:
-    """The RPC log / drain gate, then (if tokens are configured) the bearer-token check."""
+    """The RPC log / drain gate, then (if tokens are configured) the bearer-token check, then the
+    upload chunk parser."""
     interceptors: list[grpc.ServerInterceptor] = [RpcInterceptor(draining, calls, settings.slow_call_ms)]
     if settings.auth_enabled:
         interceptors.append(TokenAuthInterceptor(load_tokens(settings), settings.open_probes))
+    interceptors.append(ChunkWireInterceptor())  # innermost: upload chunks parsed without a copy
     return interceptors

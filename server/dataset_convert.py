@@ -22,10 +22,19 @@ _SOURCES = {"builtin": pb.DATASET_SOURCE_BUILTIN, "uploaded": pb.DATASET_SOURCE_
 def upload_from_requests(requests: Iterator[pb.UploadDatasetRequest]) -> tuple[UploadSpec, Iterator[bytes | str]]:
     """The checked metadata of an UploadDataset stream, and an iterator over its chunks (bytes)
     and its trailing sha256 (a str), as DatasetStore.upload takes them."""
-    first = next_request(requests)
-    if first is None or first.WhichOneof("part") != "metadata":
+    meta = first_metadata(requests)
+    if meta is None:
         raise InvalidArgument("the first UploadDatasetRequest must carry the metadata (name, format, ...)")
-    return metadata_to_spec(first.metadata), stream_chunks(requests)
+    return metadata_to_spec(meta), stream_chunks(requests)
+
+
+def first_metadata(requests):
+    """The metadata of a file stream's first message, or None if that is not a metadata message
+    (a chunk arrives as a memoryview: server.chunkwire)."""
+    first = next_request(requests)
+    if first is None or type(first) is memoryview or first.WhichOneof("part") != "metadata":
+        return None
+    return first.metadata
 
 
 def metadata_to_spec(meta: pb.DatasetUploadMetadata) -> UploadSpec:
@@ -67,10 +76,14 @@ def checked_sha256(value: str) -> str:
     return sha
 
 
-def stream_chunks(requests) -> Iterator[bytes | str]:
+def stream_chunks(requests) -> Iterator[bytes | memoryview | str]:
     """The bytes of every message after the metadata, then the trailing sha256 if one comes
-    (UploadDataset and ImportModel streams have the same parts)."""
+    (UploadDataset and ImportModel streams have the same parts; a chunk message arrives as a
+    memoryview of its payload when server.chunkwire parsed it)."""
     while (request := next_request(requests)) is not None:
+        if type(request) is memoryview:
+            yield request
+            continue
         part = request.WhichOneof("part")
         if part == "metadata":
             raise InvalidArgument("only the first message of the stream may carry metadata; the rest "

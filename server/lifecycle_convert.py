@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from protos import nn_service_pb2 as pb
 from server.convert import MAX_NAME_CHARS, model_to_info
-from server.dataset_convert import checked_sha256, next_request, stream_chunks
+from server.dataset_convert import checked_sha256, first_metadata, stream_chunks
 from server.errors import InvalidArgument
 from server.fsutil import sha256_hex
 from server.lifecycle import ImportSpec
@@ -19,10 +19,9 @@ EXPORT_CHUNK_BYTES = (1 << 20) - 1
 def import_from_requests(requests: Iterator[pb.ImportModelRequest]) -> tuple[ImportSpec, Iterator[bytes | str]]:
     """The checked metadata of an ImportModel stream, and an iterator over its chunks (bytes) and
     its trailing sha256 (a str), as ModelLifecycle.import_model takes them."""
-    first = next_request(requests)
-    if first is None or first.WhichOneof("part") != "metadata":
+    meta = first_metadata(requests)
+    if meta is None:
         raise InvalidArgument("the first ImportModelRequest must carry the metadata (name, size_bytes, sha256)")
-    meta = first.metadata
     if len(meta.name) > MAX_NAME_CHARS:
         raise InvalidArgument(f"name must be at most {MAX_NAME_CHARS} characters; got {len(meta.name)}")
     spec = ImportSpec(name=meta.name, size_bytes=meta.size_bytes if meta.HasField("size_bytes") else None,

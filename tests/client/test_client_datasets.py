@@ -10,6 +10,8 @@ import pytest
 
 from client import DatasetInfo, NNClient, NNServiceError
 from client.datasets import CHUNK_BYTES, pack_arrays, prepare_upload
+from client.streams import serialize_part
+from protos import nn_service_pb2 as pb
 from tests.upload_files import blobs, idx_members, split_arrays, tar_gz_bytes
 
 
@@ -76,6 +78,11 @@ def test_nnctl_datasets_upload_ls_show_rm(nnctl, nn_server, tmp_path):
     assert code == 1 and "no uploaded dataset named 'pts'" in err
 
 
+def _on_the_wire(upload) -> list[pb.UploadDatasetRequest]:
+    """The upload's requests as the server's protobuf parser reads what the SDK sends."""
+    return [pb.UploadDatasetRequest.FromString(serialize_part(r)) for r in upload.requests()]
+
+
 def test_sha256_declared_computed_or_left_out(nn_server, tmp_path):
     path = tmp_path / "d.npz"
     path.write_bytes(pack_arrays(split_arrays()))
@@ -84,16 +91,16 @@ def test_sha256_declared_computed_or_left_out(nn_server, tmp_path):
             nn.upload_dataset(path, "d", sha256="ab" * 32, progress=False)
         assert mismatch.value.code.name == "INVALID_ARGUMENT" and "sha256 mismatch" in str(mismatch.value)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        last = list(prepare_upload(path, "d").requests())[-1]
+        last = _on_the_wire(prepare_upload(path, "d"))[-1]
         assert last.WhichOneof("part") == "sha256" and last.sha256 == digest  # hashed while sent
-        assert not any(r.WhichOneof("part") == "sha256" for r in prepare_upload(path, "d", sha256=False).requests())
+        assert not any(r.WhichOneof("part") == "sha256" for r in _on_the_wire(prepare_upload(path, "d", sha256=False)))
         assert nn.upload_dataset(path, "d", sha256=False, progress=False).sha256 == digest  # the server's
 
 
 def test_the_sha256_hashed_beside_the_sending_covers_every_chunk_in_order(tmp_path):
     path = tmp_path / "big.npz"
     path.write_bytes(np.random.default_rng(0).bytes(2 * CHUNK_BYTES + 12345))  # three chunks
-    requests = list(prepare_upload(path, "big", format="npz").requests())
+    requests = _on_the_wire(prepare_upload(path, "big", format="npz"))
     chunks = [r.chunk for r in requests if r.WhichOneof("part") == "chunk"]
     assert [len(c) for c in chunks] == [CHUNK_BYTES, CHUNK_BYTES, 12345]
     assert requests[-1].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
