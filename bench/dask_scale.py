@@ -32,7 +32,7 @@ from serve_lib import (EMBEDDED_MNIST, REPO_ROOT, Lat, ServerProcess, cpu_second
                        timed_calls)
 from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
-from server.dask_task import TOPIC  # noqa: E402
+from server.dask_task import TOPIC, cluster_env  # noqa: E402
 
 ENDED = {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 # Four of these per round: 784-100-10 on all 60,000 images, 4 epochs (~2.5 s of one core each on
@@ -48,9 +48,10 @@ LOAD_JOB = dict(hidden_size=100, epochs=50, train_size=20000, eval_size=500, see
 
 
 def _dask(command: str, *args: str) -> subprocess.Popen:
-    """`dask <command> <args>` from this environment, quietly, in the repository (workers import server)."""
+    """`dask <command> <args>` from this environment, quietly, in the repository (workers import
+    server), with the compose profile's Dask settings (server.dask_task.CLUSTER_CONFIG)."""
     return subprocess.Popen([sys.executable, "-m", f"distributed.cli.dask_{command}", *args], cwd=REPO_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**os.environ, **cluster_env()}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _address_in(info: Path, scheduler: subprocess.Popen) -> str:

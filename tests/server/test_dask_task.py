@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +177,21 @@ def test_a_task_released_by_the_scheduler_stops_at_its_next_step_without_asking(
     worker.state.tasks["key"].state = "cancelled"
     looks = fake_events[0].looks
     assert flag() and fake_events[0].looks == looks
+
+
+def test_the_cluster_settings_reach_dask_as_the_environment_spells_them():
+    import dask.config
+
+    config = dask.config.collect_env(dask_task.cluster_env())
+    for key, value in dask_task.CLUSTER_CONFIG.items():
+        assert dask.config.get(key, config=config) == value
+
+
+def test_the_compose_profiles_scheduler_and_workers_get_the_cluster_settings():
+    import yaml
+
+    services = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())["services"]
+    dask_services = {name: s for name, s in services.items() if "dask" in (s.get("profiles") or [])}
+    assert {"dask-scheduler", "dask-worker-1", "dask-worker-2"} <= set(dask_services)
+    for name, service in dask_services.items():
+        assert service.get("environment") == dask_task.cluster_env(), name
