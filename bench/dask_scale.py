@@ -32,7 +32,7 @@ from serve_lib import (EMBEDDED_MNIST, REPO_ROOT, Lat, ServerProcess, cpu_second
                        timed_calls)
 from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
-from server.dask_task import TOPIC, cluster_env  # noqa: E402
+from server.dask_task import PROGRESS_INTERVAL, TOPIC, cluster_env  # noqa: E402
 
 ENDED = {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 # Four of these per round: 784-100-10 on all 60,000 images, 4 epochs (~2.5 s of one core each on
@@ -230,7 +230,7 @@ def progress_latency(workdir: Path, quick: bool) -> dict:
             if status.iteration in sent:
                 lags.append(now - sent[status.iteration])
     return {"updates": len(lags), "p50_ms": float(np.percentile(lags, 50) * 1e3),
-            "max_ms": float(max(lags) * 1e3)}
+            "max_ms": float(max(lags) * 1e3), "interval_s": PROGRESS_INTERVAL}
 
 
 def predict_under_training(workdir: Path, quick: bool, rounds: int) -> dict:
@@ -309,7 +309,8 @@ def _report_rest(out: dict) -> None:
     if "progress" in out:
         p = out["progress"]
         print("== Progress: worker event -> WatchJob ==")
-        print(f"  {p['updates']} updates   p50 {p['p50_ms']:.0f} ms   max {p['max_ms']:.0f} ms (target <= 1000)")
+        print(f"  {p['updates']} updates   p50 {p['p50_ms']:.0f} ms   max {p['max_ms']:.0f} ms; a step waits at most "
+              f"{p['interval_s'] * 1e3:.0f} ms for its event: {p['interval_s'] * 1e3 + p['max_ms']:.0f} ms (target <= 1000)")
     if "predict" in out:
         print("== Predict p99 idle -> while two jobs train ==")
     for name, mode in out.get("predict", {}).items():
