@@ -1,7 +1,8 @@
 """Dask executor figures, side by side in one run (issue 16): scaling over workers, dispatch
 overhead vs the thread pool, progress latency to WatchJob, Predict p99 while Dask jobs train.
 
-    .venv/bin/python bench/dask_scale.py [--quick] [--rounds 3] [--json FILE]
+    .venv/bin/python bench/dask_scale.py [--quick] [--rounds 3] [--sizes short long]
+        [--sections scaling dispatch progress predict] [--json FILE]
 
 Each section starts its own nn-server subprocesses (and LocalClusters of worker processes, one
 thread and TRAIN=1 each, as the compose profile runs them). The machine is shared, so what is
@@ -27,24 +28,31 @@ from distributed import Client
 from threadpoolctl import threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _dask_report import report  # noqa: E402
 from serve_lib import (EMBEDDED_MNIST, REPO_ROOT, Lat, ServerProcess, cpu_seconds, load_avg, ratio,  # noqa: E402
                        timed_calls)
 from protos import nn_service_pb2 as pb  # noqa: E402
 from protos import nn_service_pb2_grpc as pb_grpc  # noqa: E402
-from server.dask_task import TOPIC  # noqa: E402
+from server.dask_task import PROGRESS_INTERVAL, TOPIC, cluster_env  # noqa: E402
 
 ENDED = {pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED}
 # Four of these per round: 784-100-10 on all 60,000 images, 4 epochs (~2.5 s of one core each on
 # this machine unloaded), so per-job costs (dispatch, model store) are small beside the training.
 SCALE_JOB = dict(hidden_size=100, epochs=4, train_size=60000, eval_size=1000, seed=1)
+# The same net for 16 epochs (~6.5 s of one core): a job nearer real training, whose fixed costs
+# (dispatch, the first and last epochs' events and checkpoints) weigh four times less.
+LONG_SCALE_JOB = dict(SCALE_JOB, epochs=16)
+SIZES = {"short": SCALE_JOB, "long": LONG_SCALE_JOB}
+SECTIONS = ("scaling", "dispatch", "progress", "predict")
 # The training load of the Predict section: cancelled once its Predicts are timed.
 LOAD_JOB = dict(hidden_size=100, epochs=50, train_size=20000, eval_size=500, seed=3)
 
 
 def _dask(command: str, *args: str) -> subprocess.Popen:
-    """`dask <command> <args>` from this environment, quietly, in the repository (workers import server)."""
+    """`dask <command> <args>` from this environment, quietly, in the repository (workers import
+    server), with the compose profile's Dask settings (server.dask_task.CLUSTER_CONFIG)."""
     return subprocess.Popen([sys.executable, "-m", f"distributed.cli.dask_{command}", *args], cwd=REPO_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**os.environ, **cluster_env()}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _address_in(info: Path, scheduler: subprocess.Popen) -> str:
@@ -80,6 +88,10 @@ class cluster:
 
     def __repr__(self) -> str:
         return f"cluster({self.scheduler_address!r})"
+
+    def service_pids(self) -> dict[str, int]:
+        """The scheduler's process id and that of `dask worker` (its nannies)."""
+        return {"scheduler": self._procs[0].pid, "nannies": self._procs[1].pid}
 
     def worker_pids(self) -> list[int]:
         """The process ids of the workers."""
@@ -137,33 +149,40 @@ class Server:
         raise RuntimeError(f"job {job_id} did not end in {timeout} s")
 
 
-def scaling(workdir: Path, quick: bool, rounds: int) -> dict:
+def scaling(workdir: Path, quick: bool, rounds: int, size: str = "short") -> dict:
     """Four jobs at once on two single-threaded workers vs on one: both clusters up side by side,
     the two timed in turn each round (their order alternating), so load changes hit both alike.
     The workers train at normal priority here: SCHED_IDLE ones would only get what this shared
-    machine's other work leaves, which would measure that work, not the scaling."""
-    job = dict(SCALE_JOB, hidden_size=64, epochs=1, train_size=3000) if quick else SCALE_JOB
-    out: dict = {"job": job, "rounds": []}
+    machine's other work leaves, which would measure that work, not the scaling. Each timed run
+    also counts the cores every process took: the workers, their scheduler, nannies and server,
+    this bench, and the other, waiting cluster with its server."""
+    job = dict(SCALE_JOB, hidden_size=64, epochs=1, train_size=3000) if quick else SIZES[size]
+    out: dict = {"job": job, "size": size, "rounds": []}
     with cluster(1) as one, cluster(2) as two, \
-            Server(workdir, "scale1", one.scheduler_address, idle=False) as server1, \
-            Server(workdir, "scale2", two.scheduler_address, idle=False) as server2:
+            Server(workdir, f"scale1-{size}", one.scheduler_address, idle=False) as server1, \
+            Server(workdir, f"scale2-{size}", two.scheduler_address, idle=False) as server2:
         servers = {1: server1, 2: server2}
         for workers, server in servers.items():  # one per worker (TRAIN=1): each has the data loaded
             for job_id in [server.train(**{**job, "train_size": 100, "epochs": 1}) for _ in range(workers)]:
                 server.wait(job_id)
-        pids = {1: one.worker_pids(), 2: two.worker_pids()}
+        pids = {n: {"workers": local.worker_pids(), **{k: [v] for k, v in local.service_pids().items()},
+                    "server": [servers[n].proc.proc.pid]} for n, local in ((1, one), (2, two))}
         for r in range(rounds):
-            times, cores = {}, {}
+            times, cores, shares = {}, {}, {}
             for workers in ((1, 2) if r % 2 == 0 else (2, 1)):
-                cpu = sum(map(cpu_seconds, pids[workers]))
+                groups = {**pids[workers], "other cluster": sum(pids[3 - workers].values(), [])}
+                cpu = {k: sum(map(cpu_seconds, v)) for k, v in groups.items()} | {"bench": cpu_seconds()}
                 start = time.perf_counter()
                 ids = [servers[workers].train(**job) for _ in range(4)]
                 for job_id in ids:  # polling slowly: the bench must not take the workers' cores
                     servers[workers].wait(job_id, poll=0.1)
                 times[workers] = time.perf_counter() - start
-                cores[workers] = (sum(map(cpu_seconds, pids[workers])) - cpu) / times[workers]
+                used = {k: sum(map(cpu_seconds, v)) for k, v in groups.items()} | {"bench": cpu_seconds()}
+                shares[workers] = {k: (used[k] - cpu[k]) / times[workers] for k in cpu}
+                cores[workers] = shares[workers]["workers"]
             out["rounds"].append({"1_worker_s": times[1], "2_worker_s": times[2], "ratio": ratio(times[2], times[1]),
-                                  "1_worker_cores": cores[1], "2_worker_cores": cores[2], "load": load_avg()})
+                                  "1_worker_cores": cores[1], "2_worker_cores": cores[2], "load": load_avg(),
+                                  "1_worker_shares": shares[1], "2_worker_shares": shares[2]})
         out["blas"] = _worker_blas(one)
     out["ratio"] = statistics.median(r["ratio"] for r in out["rounds"])
     return out
@@ -212,7 +231,7 @@ def progress_latency(workdir: Path, quick: bool) -> dict:
             if status.iteration in sent:
                 lags.append(now - sent[status.iteration])
     return {"updates": len(lags), "p50_ms": float(np.percentile(lags, 50) * 1e3),
-            "max_ms": float(max(lags) * 1e3)}
+            "max_ms": float(max(lags) * 1e3), "interval_s": PROGRESS_INTERVAL}
 
 
 def predict_under_training(workdir: Path, quick: bool, rounds: int) -> dict:
@@ -256,47 +275,30 @@ def _while_training(server: Server, call, n: int) -> Lat:
     return busy
 
 
-def report(out: dict) -> None:
-    """The figures, each with its baseline and target, round by round."""
-    s, d, p, q = out["scaling"], out["dispatch"], out["progress"], out["predict"]
-    print(f"load average at start {out['load']}, at end {load_avg()}")
-    for b in s.get("blas") or []:
-        print(f"worker BLAS {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
-              f"{b['num_threads']} thread(s) at rest")
-    print(f"== Scaling: four jobs of {s['job']} ==")
-    for r in s["rounds"]:
-        print(f"  1 worker {r['1_worker_s']:.1f} s   2 workers {r['2_worker_s']:.1f} s   "
-              f"ratio {r['ratio']:.2f}   cores the workers got {r['1_worker_cores']:.2f} / "
-              f"{r['2_worker_cores']:.2f}   (load {r['load']})")
-    print(f"  median ratio {s['ratio']:.2f} (target <= 0.6)")
-    print("== Dispatch: Train -> SUCCEEDED of a tiny job (median) ==")
-    print(f"  thread pool {d['thread_s']:.3f} s   dask {d['dask_s']:.3f} s   "
-          f"overhead {d['overhead_s']:.3f} s (target <= 0.5)")
-    print("== Progress: worker event -> WatchJob ==")
-    print(f"  {p['updates']} updates   p50 {p['p50_ms']:.0f} ms   max {p['max_ms']:.0f} ms (target <= 1000)")
-    print("== Predict p99 idle -> while two jobs train ==")
-    for name, mode in q.items():
-        rounds = "   ".join(f"{r['idle_p99_ms']:.2f} -> {r['training_p99_ms']:.2f} ms ({r['ratio']:.2f}x, "
-                           f"load {r['load']})" for r in mode["rounds"])
-        print(f"  {name:9s} {rounds}")
-        print(f"  {'':9s} median ratio {mode['ratio']:.2f}" + ("  (target <= 1.5)" if name == "dask-idle" else ""))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run every section and print the figures (and write them as JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small jobs: checks the bench runs, not figures")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the side-by-side sections")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES),
+                        help="scaling job sizes: short (4 epochs, the figure since session 4), long (16)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="the sections to run (all by default)")
     args = parser.parse_args(argv)
     out: dict = {"load": load_avg()}
     with tempfile.TemporaryDirectory(prefix="nnsvc-dask-bench-") as tmp:
         workdir = Path(tmp)
         rounds = 1 if args.quick else args.rounds
-        out["scaling"] = scaling(workdir, args.quick, rounds)
-        out["dispatch"] = dispatch(workdir, args.quick)
-        out["progress"] = progress_latency(workdir, args.quick)
-        out["predict"] = predict_under_training(workdir, args.quick, rounds)
+        if "scaling" in args.sections:
+            for size in (("short",) if args.quick else args.sizes):
+                out[f"scaling_{size}"] = scaling(workdir, args.quick, rounds, size)
+        if "dispatch" in args.sections:
+            out["dispatch"] = dispatch(workdir, args.quick)
+        if "progress" in args.sections:
+            out["progress"] = progress_latency(workdir, args.quick)
+        if "predict" in args.sections:
+            out["predict"] = predict_under_training(workdir, args.quick, rounds)
     report(out)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

@@ -12,8 +12,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,18 +25,44 @@ from threadpoolctl import threadpool_limits
 from server.datasets import DatasetEntry, DatasetRegistry
 from server.executor import TrainWork, run_training
 from server.fsutil import write_bytes_atomic
+from server.priority import lower_thread_priority
 from server.store import CheckpointStore
 
 log = logging.getLogger(__name__)
 
 TOPIC = "nnsvc-jobs"  # every job's events, each naming its job
 FINAL_FILE = "final.npz"
-PROGRESS_INTERVAL = 0.1  # seconds between step events (epoch ends always send)
-STOP_POLL_INTERVAL = 0.1  # seconds between looks at the cancel Event (a scheduler round trip)
+# Seconds between step events (epoch ends always send): a step's progress reaches WatchJob at
+# most this much (plus the trip, milliseconds) after it. Each event is handled by the worker's
+# event loop, the scheduler and the server; every 0.1 s they cost the two-worker scaling run
+# about a twentieth of a core (docs/performance.md, "Dask (session 6)").
+PROGRESS_INTERVAL = 0.5
+# Seconds between looks at the cancel Event: each look is a scheduler round trip that the training
+# thread waits for. A cancel stops the job within this (plus a step).
+STOP_POLL_INTERVAL = 0.25
+# The worker's statistical profiler (the Dask dashboard's Profile page) walks the training thread's
+# stack on the worker's event loop every 10 ms, taking the GIL from it: 8 % of a scaling job's CPU
+# here. dask_setup turns it off unless this variable is "1".
+PROFILE_ENV = "NNSVC_DASK_PROFILE"
+# Dask settings for nnservice's scheduler and workers (the compose profile sets them, as
+# cluster_env() spells them; a test keeps the two alike). Dask's defaults wake every process's
+# event loop 50 times a second (tick), sample its CPU and memory twice a second (system monitor)
+# and the nanny its worker's memory ten times a second: an idle cluster of a scheduler and two
+# workers took 0.12 of a core here, 0.014 with these. What is lost: an event loop blocked longer
+# than the tick is noticed at the next one; memory limits are enforced within a second.
+CLUSTER_CONFIG = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 CACHED_DATASETS = 2  # datasets a worker process keeps loaded for its next jobs (MNIST: ~55 MB each)
 _loaded: dict[tuple, object] = {}  # (name, source, sizes, checksums) -> Dataset, oldest first
-# Idle training falls back to this nice value where SCHED_IDLE is refused.
-IDLE_NICENESS = 19
+
+
+def cluster_env() -> dict[str, str]:
+    """CLUSTER_CONFIG as the environment variables Dask reads at start (DASK_A__B__C=value)."""
+    return {"DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split(".")): value
+            for key, value in CLUSTER_CONFIG.items()}
 
 
 def stop_event_name(job_id: str) -> str:
@@ -75,9 +99,9 @@ class _Reporter:
 
 
 class _StopFlag:
-    """should_stop on the worker, asked every step: the server's Event (looked at every
-    STOP_POLL_INTERVAL) or this task released by the scheduler (its client, the server, is gone:
-    a running task is never killed, so it must notice)."""
+    """should_stop on the worker, asked every step: this task released by the scheduler (its
+    client, the server, is gone: a running task is never killed, so it must notice; a look at the
+    worker's own state, every step) or the server's Event set (looked at every STOP_POLL_INTERVAL)."""
 
     def __init__(self, worker, job_id: str) -> None:
         self._worker, self._key = worker, worker.get_current_task()
@@ -88,11 +112,14 @@ class _StopFlag:
         return f"_StopFlag({self._key!r}, stopped={self._stopped})"
 
     def __call__(self) -> bool:
+        if self._stopped:
+            return True
+        task = self._worker.state.tasks.get(self._key)
+        self._stopped = task is None or task.state == "cancelled"
         now = time.monotonic()
         if not self._stopped and now - self._checked >= STOP_POLL_INTERVAL:
             self._checked = now
-            task = self._worker.state.tasks.get(self._key)
-            self._stopped = task is None or task.state == "cancelled" or self._event.is_set()
+            self._stopped = self._event.is_set()
         return self._stopped
 
 
@@ -116,29 +143,15 @@ def _dataset(entry: DatasetEntry):
 @contextlib.contextmanager
 def training_priority(idle: bool):
     """One BLAS thread while the task trains (a worker is one process per job slot) and, if
-    `idle`, this thread SCHED_IDLE (nice IDLE_NICENESS where that is refused): on a machine it
-    shares with an nn-server, training then takes only CPU that serving does not want. The
-    thread's policy is restored after, where the OS lets it (a worker thread runs other tasks)."""
+    `idle`, this thread SCHED_IDLE (server.priority.lower_thread_priority): on a machine it shares
+    with an nn-server, training then takes only CPU that serving does not want. The thread's
+    priority is restored after, where the OS lets it (a worker thread runs other tasks)."""
     with threadpool_limits(limits=1, user_api="blas"):
-        if not (idle and sys.platform.startswith("linux")):
-            yield
-            return
-        tid = threading.get_native_id()  # Linux: priorities are per thread
-        policy, niceness = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, tid)
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError as exc:
-            log.debug("SCHED_IDLE refused (%s); training at nice %d", exc, IDLE_NICENESS)
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, tid, IDLE_NICENESS)
+        restore = lower_thread_priority(idle=idle)
         try:
             yield
         finally:
-            try:
-                os.sched_setscheduler(0, policy, os.sched_param(0))
-                os.setpriority(os.PRIO_PROCESS, tid, niceness)
-            except OSError as exc:  # unprivileged: a lowered priority cannot always be raised again
-                log.debug("cannot restore the worker thread's priority: %s", exc)
+            restore()
 
 
 def train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str, job: dict | None = None,
@@ -172,10 +185,16 @@ def dask_setup(worker) -> None:
     """Dask's preload hook (`dask worker --preload server.dask_task`): this module imported and
     one tiny training run at worker start, so a worker's first job does not pay for them (7 s
     for the first one-epoch job on a fresh worker here, 0.1 s for the next: ~3 s of imports,
-    ~0.6 s compiling or loading the fused kernels, the rest the loaded machine)."""
+    ~0.6 s compiling or loading the fused kernels, the rest the loaded machine); and the worker's
+    profiler off (PROFILE_ENV)."""
     rng = np.random.default_rng(0)
     x = rng.random((20, 4), dtype=np.float32)
     labels = np.arange(20) % 2
     with training_priority(False):  # one BLAS thread, as in a job
         train(TrainConfig(hidden_size=4, epochs=1, batch_size=10), x, labels, x, labels)
+    if os.environ.get(PROFILE_ENV) != "1":
+        for name in ("profile", "profile-cycle"):  # the periodic callbacks Worker made for it
+            callback = worker.periodic_callbacks.pop(name, None)
+            if callback is not None:
+                callback.stop()
     log.info("worker %s warmed up for nnservice training jobs", getattr(worker, "address", worker))

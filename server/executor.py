@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import logging
-import os
-import sys
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +11,8 @@ from pathlib import Path
 from nncore.training import History, Progress, TrainConfig, TrainState, build_network, train
 
 from server.datasets import DatasetEntry, DatasetRegistry
-from server.priority import ServingGate
+from server.priority import ServingGate, lower_thread_priority
 from server.store import CheckpointStore
-
-log = logging.getLogger(__name__)
 
 # Job threads run this much nicer than RPC threads (Linux nice is per thread), so a busy core
 # goes to Predict first: with two jobs training, Predict p99 fell from ~10 ms to ~5 ms (medians
@@ -105,7 +99,7 @@ class ThreadExecutor(JobExecutor):
         self._datasets, self._checkpoints = datasets, checkpoints
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="nnsvc-job",
-            initializer=_yield_to_rpcs, initargs=(self._serving.enabled,))
+            initializer=lower_thread_priority, initargs=(JOB_NICENESS, self._serving.enabled))
 
     def __repr__(self) -> str:
         return f"ThreadExecutor(workers={self._pool._max_workers})"
@@ -138,16 +132,3 @@ def make_executor(settings, datasets: DatasetRegistry, serving: ServingGate | No
                             idle=settings.dask_idle_training)
     return ThreadExecutor(settings.max_concurrent_jobs, datasets, checkpoints, serving)
 
-
-def _yield_to_rpcs(idle: bool = False) -> None:
-    """Executor initializer: lower this job thread's CPU priority by JOB_NICENESS and, if `idle`,
-    make it SCHED_IDLE (Linux only; the calls apply to the calling thread there)."""
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere PRIO_PROCESS would mean the whole process, RPC threads included
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + JOB_NICENESS))
-        if idle:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except OSError as exc:  # e.g. a sandbox that forbids it: train at the normal priority
-        log.debug("cannot lower the priority of job thread %d: %s", tid, exc)

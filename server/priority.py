@@ -1,10 +1,19 @@
-"""Serving priority: training steps wait while Predicts are in flight or have just been answered."""
+"""Serving priority: training threads run at a lower CPU priority, and their steps wait while
+Predicts are in flight or have just been answered."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+# Where SCHED_IDLE is refused, an idle training thread gets this nice value instead.
+IDLE_NICENESS = 19
 
 # A client that sends Predicts back to back leaves well under a millisecond between answer and
 # next request; a quiet spell of this length means the burst is over and training may go on.
@@ -71,3 +80,33 @@ class ServingGate:
         waited = now - start
         self.yielded += waited
         return waited
+
+
+def lower_thread_priority(nicer_by: int = 0, idle: bool = False) -> Callable[[], None]:
+    """Lower the calling thread's CPU priority: nice + `nicer_by` and, if `idle`, SCHED_IDLE (nice
+    IDLE_NICENESS where that is refused). Linux only, where both apply to the calling thread alone
+    (elsewhere PRIO_PROCESS would mean the whole process, RPC threads included): a no-op there.
+    Returns a function that restores the thread's policy and niceness where the OS lets it."""
+    if not sys.platform.startswith("linux") or not (nicer_by or idle):
+        return lambda: None
+    tid = threading.get_native_id()
+    policy, niceness = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, tid)
+    try:
+        if nicer_by:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, niceness + nicer_by))
+        if idle:
+            try:
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            except OSError as exc:
+                log.debug("SCHED_IDLE refused (%s); training at nice %d", exc, IDLE_NICENESS)
+                os.setpriority(os.PRIO_PROCESS, tid, IDLE_NICENESS)
+    except OSError as exc:  # e.g. a sandbox that forbids it: train at the normal priority
+        log.debug("cannot lower the priority of training thread %d: %s", tid, exc)
+
+    def restore() -> None:
+        try:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        except OSError as exc:  # unprivileged: a lowered priority cannot always be raised again
+            log.debug("cannot restore the priority of thread %d: %s", tid, exc)
+    return restore

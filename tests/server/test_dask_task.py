@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,3 +93,105 @@ def test_the_worker_keeps_only_the_newest_datasets(monkeypatch):
         dask_task._dataset(_entry(loads, checksum))
     assert loads == ["a", "b", "c", "a"]  # "a" was dropped when "c" came
     assert len(dask_task._loaded) == dask_task.CACHED_DATASETS
+
+
+class _Callback:
+    """A stand-in for a tornado PeriodicCallback."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def __repr__(self) -> str:
+        return f"_Callback(stopped={self.stopped})"
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class _Worker:
+    """The parts of a distributed.Worker that dask_setup and _StopFlag use."""
+
+    def __init__(self, state: str = "executing") -> None:
+        self.address = "tcp://127.0.0.1:1"
+        self.periodic_callbacks = {"profile": _Callback(), "profile-cycle": _Callback(), "heartbeat": _Callback()}
+        self.state = type("State", (), {"tasks": {"key": type("Task", (), {"state": state})()}})()
+
+    def __repr__(self) -> str:
+        return f"_Worker({self.address})"
+
+    def get_current_task(self) -> str:
+        return "key"
+
+
+@pytest.mark.parametrize("env, kept", [(None, False), ("1", True)])
+def test_the_preload_turns_the_workers_profiler_off_unless_asked_to_keep_it(monkeypatch, env, kept):
+    if env is None:
+        monkeypatch.delenv(dask_task.PROFILE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(dask_task.PROFILE_ENV, env)
+    worker = _Worker()
+    profile = worker.periodic_callbacks["profile"]
+    dask_task.dask_setup(worker)
+    assert ("profile" in worker.periodic_callbacks) is kept and profile.stopped is not kept
+    assert ("profile-cycle" in worker.periodic_callbacks) is kept
+    assert "heartbeat" in worker.periodic_callbacks and not worker.periodic_callbacks["heartbeat"].stopped
+
+
+class _Event:
+    """A stand-in for the job's distributed.Event, counting the looks (scheduler round trips)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.looks, self.set = name, 0, False
+
+    def __repr__(self) -> str:
+        return f"_Event({self.name}, looks={self.looks})"
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.set
+
+
+@pytest.fixture
+def fake_events(monkeypatch):
+    events: list = []
+    monkeypatch.setattr(dask_task, "Event", lambda name: events.append(_Event(name)) or events[-1])
+    return events
+
+
+def test_the_stop_flag_asks_the_scheduler_at_most_every_poll_interval(monkeypatch, fake_events):
+    clock = [100.0]
+    monkeypatch.setattr(dask_task.time, "monotonic", lambda: clock[0])
+    flag = dask_task._StopFlag(_Worker(), "job1")
+    event = fake_events[0]
+    assert not any(flag() for _ in range(50)) and event.looks == 1  # one look, then steps in between
+    event.set = True
+    assert not flag()
+    clock[0] += dask_task.STOP_POLL_INTERVAL
+    assert flag() and event.looks == 2 and event.name == dask_task.stop_event_name("job1")
+
+
+def test_a_task_released_by_the_scheduler_stops_at_its_next_step_without_asking(fake_events):
+    worker = _Worker()
+    flag = dask_task._StopFlag(worker, "job1")
+    assert not flag()
+    worker.state.tasks["key"].state = "cancelled"
+    looks = fake_events[0].looks
+    assert flag() and fake_events[0].looks == looks
+
+
+def test_the_cluster_settings_reach_dask_as_the_environment_spells_them():
+    import dask.config
+
+    config = dask.config.collect_env(dask_task.cluster_env())
+    for key, value in dask_task.CLUSTER_CONFIG.items():
+        assert dask.config.get(key, config=config) == value
+
+
+def test_the_compose_profiles_scheduler_and_workers_get_the_cluster_settings():
+    import yaml
+
+    services = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())["services"]
+    dask_services = {name: s for name, s in services.items() if "dask" in (s.get("profiles") or [])}
+    assert {"dask-scheduler", "dask-worker-1", "dask-worker-2"} <= set(dask_services)
+    for name, service in dask_services.items():
+        assert service.get("environment") == dask_task.cluster_env(), name

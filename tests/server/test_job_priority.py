@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from server.executor import JOB_NICENESS, _yield_to_rpcs
+from server.executor import JOB_NICENESS
+from server.priority import lower_thread_priority
 from server.jobs import JobManager
 
 
@@ -19,7 +20,7 @@ def test_a_job_thread_becomes_nicer_and_the_caller_does_not():
     def job_thread():
         tid = threading.get_native_id()
         before = os.getpriority(os.PRIO_PROCESS, tid)
-        _yield_to_rpcs()
+        lower_thread_priority(JOB_NICENESS)
         seen["before"], seen["after"] = before, os.getpriority(os.PRIO_PROCESS, tid)
 
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
@@ -35,7 +36,7 @@ def test_idle_makes_only_the_job_thread_sched_idle():
     seen = {}
 
     def job_thread():
-        _yield_to_rpcs(idle=True)
+        lower_thread_priority(idle=True)
         seen["policy"] = os.sched_getscheduler(0)
 
     mine = os.sched_getscheduler(0)
@@ -71,3 +72,23 @@ def test_job_threads_are_sched_idle_only_with_serving_priority(tmp_path, serving
         datasets.gate.set()
         jobs.shutdown(timeout=10)
         jobs.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux-only")
+def test_where_sched_idle_is_refused_an_idle_thread_gets_the_idle_niceness(monkeypatch):
+    from server import priority
+
+    def refuse(*args):
+        raise PermissionError("refused here")
+
+    monkeypatch.setattr(priority.os, "sched_setscheduler", refuse)
+    seen = {}
+
+    def job_thread():
+        priority.lower_thread_priority(idle=True)
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=job_thread)
+    thread.start()
+    thread.join()
+    assert seen["nice"] == priority.IDLE_NICENESS
