@@ -3,8 +3,10 @@
 The loop of the text's chapter 5 (train_neuralnet.py): draw a mini-batch, `net.gradient`,
 `params[key] -= lr * grad[key]`. Beside it, the same network, batches and update written
 as one plain NumPy function (forward, softmax cross-entropy, backward, update), as a learner
-would write it without nncore. Alternating blocks of iterations, medians of the blocks, and
-the ratio (text loop speed / plain loop speed; the target is >= 1.0).
+would write it without nncore. Alternating blocks of iterations; printed are each loop's median
+speed and their ratio, and the median (and quartiles) of the paired ratios, each block against
+the other loop's block beside it in time, which cancels the machine's slow drifts (text loop
+speed / plain loop speed; the target is >= 1.0).
 
     .venv/bin/python bench/gradient_loop.py [--mnist-dir DIR] [--blocks 7] [--iters 200]
         [--blas-threads N] [--clock wall|cpu]
@@ -60,8 +62,8 @@ def plain_loop(p: dict, relu: bool, x: np.ndarray, t: np.ndarray, batches: np.nd
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def measure(activation: str, hidden: int, x, t, blocks: int, iters: int, clock=time.perf_counter) -> tuple[float, float]:
-    """Median iterations per second of (text loop, plain loop), alternating blocks."""
+def measure(activation: str, hidden: int, x, t, blocks: int, iters: int, clock=time.perf_counter) -> tuple[list, list]:
+    """Iterations per second of (text loop, plain loop) in each block, alternating blocks."""
     rng = np.random.default_rng(0)
     net = TwoLayerNet(784, hidden, 10, activation=activation, weight_init="he", seed=0)
     plain = {k: v.copy() for k, v in net.params.items()}
@@ -75,7 +77,7 @@ def measure(activation: str, hidden: int, x, t, blocks: int, iters: int, clock=t
             run()
             if block:
                 rates.append(iters / (clock() - start))
-    return statistics.median(text_rates), statistics.median(plain_rates)
+    return text_rates, plain_rates
 
 
 def main() -> None:
@@ -91,11 +93,15 @@ def main() -> None:
     (x, t), _ = load_mnist(data_dir=args.mnist_dir)
     print(f"clock {args.clock}, BLAS threads {args.blas_threads or 'default'}; load average "
           + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    print(f"{'setup':<26}{'text loop (it/s)':>18}{'plain NumPy (it/s)':>20}{'ratio':>8}")
+    print(f"{'setup':<26}{'text loop (it/s)':>18}{'plain NumPy (it/s)':>20}{'ratio':>8}{'paired (IQR)':>20}")
     for activation, hidden in SETUPS:
         with threadpool_limits(args.blas_threads, "blas"):
             text, plain = measure(activation, hidden, x, t, args.blocks, args.iters, CLOCKS[args.clock])
-        print(f"{f'784-{hidden}-10 {activation}, batch {BATCH}':<26}{text:>18.0f}{plain:>20.0f}{text / plain:>8.2f}")
+        paired = [a / b for a, b in zip(text, plain)]  # each block against its neighbour in time
+        low, _, high = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+        print(f"{f'784-{hidden}-10 {activation}, batch {BATCH}':<26}{statistics.median(text):>18.0f}"
+              f"{statistics.median(plain):>20.0f}{statistics.median(text) / statistics.median(plain):>8.2f}"
+              f"{statistics.median(paired):>9.3f} ({low:.2f}-{high:.2f})")
 
 
 if __name__ == "__main__":

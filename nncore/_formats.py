@@ -243,7 +243,9 @@ def _safe_members(infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
 
 
 def _check_member_path(name: str) -> None:
-    """Refuse absolute member paths and '..' components."""
+    """Refuse empty and absolute member paths and '..' components."""
+    if not name:  # zipfile's own is_dir() fails on it with an IndexError
+        raise DatasetFormatError("an archive member has an empty name; refused")
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
         raise DatasetFormatError(f"archive member {name!r} has an absolute or '..' path; refused")

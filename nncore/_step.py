@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import kernels
+from . import _aligned, kernels
 from .functions import weight_decay_penalty
 from .layers import BN_EPS, batchnorm_backward, batchnorm_train, dropout_mask
 
@@ -38,18 +38,20 @@ class _Hidden:
     """Work arrays of one hidden layer of H units for N rows."""
 
     def __init__(self, n: int, h: int, dtype: np.dtype, relu: bool, dropout: bool, batchnorm: bool) -> None:
-        self.out = np.empty((n, h), dtype)  # affine output; the activation is applied in place
-        self.mask = np.empty((n, h), bool) if relu else None  # where the pre-activation was positive
-        self.zeros = np.zeros((n, h), dtype) if relu else None  # np.maximum(a, zeros) is SIMD; (a, 0) is not (~3x)
-        self.draws = np.empty((n, h)) if dropout else None  # the uniform draws (float64, as the layer's)
-        self.keep = np.empty((n, h), bool) if dropout else None
-        self.dropped = np.empty((n, h), dtype) if dropout else None
-        self.dout = np.empty((n, h), dtype)
-        self.tmp = np.empty((n, h), dtype)
+        self.out = _aligned.empty((n, h), dtype)  # affine output; the activation is applied in place
+        self.mask = _aligned.empty((n, h), bool) if relu else None  # where the pre-activation was positive
+        # np.maximum(a, zeros) is SIMD; (a, 0) is not (~3x)
+        self.zeros = _aligned.full((n, h), 0, dtype) if relu else None
+        self.draws = _aligned.empty((n, h), np.float64) if dropout else None  # uniform draws, float64 as the layer's
+        self.keep = _aligned.empty((n, h), bool) if dropout else None
+        self.dropped = _aligned.empty((n, h), dtype) if dropout else None
+        self.dout = _aligned.empty((n, h), dtype)
+        self.tmp = _aligned.empty((n, h), dtype)
         self.act: np.ndarray | None = None  # this step's activation output
         self.bn: tuple | None = None  # this step's batch-norm (xn, xc, std)
         # The fused batch-norm kernels write (xn, xc, std) here; NumPy's returns fresh arrays.
-        self.bn_out = (np.empty((n, h), dtype), np.empty((n, h), dtype), np.empty(h, dtype)) if batchnorm else None
+        self.bn_out = None if not batchnorm else (
+            _aligned.empty((n, h), dtype), _aligned.empty((n, h), dtype), _aligned.empty(h, dtype))
 
 
 class _Buffers:
@@ -57,12 +59,12 @@ class _Buffers:
 
     def __init__(self, n: int, net: Any) -> None:
         d, c, dtype = net.input_size, net.output_size, net.dtype
-        self.x = np.empty((n, d), dtype)  # the batch in the net's dtype
-        self.pixels = np.empty((n, d), np.uint8)  # the batch as uint8, before scaling
+        self.x = _aligned.empty((n, d), dtype)  # the batch in the net's dtype
+        self.pixels = _aligned.empty((n, d), np.uint8)  # the batch as uint8, before scaling
         relu = net.activation == "relu"
         self.hidden = [_Hidden(n, h, dtype, relu, net.use_dropout, net.use_batchnorm) for h in net.hidden_sizes]
-        self.scores = np.empty((n, c), dtype)
-        self.y = np.empty((n, c), dtype)  # softmax, then (y - t) / n in place
+        self.scores = _aligned.empty((n, c), dtype)
+        self.y = _aligned.empty((n, c), dtype)  # softmax, then (y - t) / n in place
         self.row = np.empty((n, 1), dtype)
         self.row_starts = np.arange(n) * c  # flat index of each row's first score
         self.flat = np.empty(n, np.intp)
@@ -76,8 +78,8 @@ class TrainStep:
         #: Number of output classes: labels must lie in [0, classes).
         self.classes = net.output_size
         #: Gradients keyed like net.params; overwritten by every call.
-        self.grads = {k: np.empty_like(v) for k, v in net.params.items()}
-        self._decay = {k: np.empty_like(v) for k, v in net.params.items() if k[0] == "W"}
+        self.grads = {k: _aligned.empty_like(v) for k, v in net.params.items()}
+        self._decay = {k: _aligned.empty_like(v) for k, v in net.params.items() if k[0] == "W"}
         self._buffers: dict[int, _Buffers] = {}
         #: Parameter names of each affine layer i (index i - 1): W, b, gamma, beta, running mean, var.
         self._names = [(f"W{i}", f"b{i}", f"gamma{i}", f"beta{i}", f"running_mean{i}", f"running_var{i}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _aligned
 from . import predictor as _predictor
 from ._step import TrainStep, labels_below
 from .choices import ACTIVATIONS, DTYPES, NET_WEIGHT_INITS
@@ -102,13 +103,13 @@ class MultiLayerNet:
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
-            W = rng.standard_normal((fan_in, fan_out), dtype=self.dtype)
+            W = rng.standard_normal(dtype=self.dtype, out=_aligned.empty((fan_in, fan_out), self.dtype))
             W *= self.dtype.type(_init_scale(self.weight_init, self.weight_init_std, fan_in))
             self.params[f"W{i}"] = W
-            self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
+            self.params[f"b{i}"] = _aligned.full(fan_out, 0, self.dtype)
             if use_batchnorm and i < len(sizes) - 1:
-                self.params[f"gamma{i}"] = np.ones(fan_out, dtype=self.dtype)
-                self.params[f"beta{i}"] = np.zeros(fan_out, dtype=self.dtype)
+                self.params[f"gamma{i}"] = _aligned.full(fan_out, 1, self.dtype)
+                self.params[f"beta{i}"] = _aligned.full(fan_out, 0, self.dtype)
         self.rng = rng  # after the weights: dropout masks continue the same stream
         self.buffers = self._new_buffers()
         self._build_layers()
@@ -265,7 +266,7 @@ class MultiLayerNet:
         # Arrays the caller may keep, written by the step itself (no copy): ones returned earlier
         # that nobody references any more, else fresh ones (first-touching a fresh 300 KB array
         # costs as much as the step's element-wise work on 784-100-10).
-        grads = step.grads = self._free_grads() or {key: np.empty_like(g) for key, g in step.grads.items()}
+        grads = step.grads = self._free_grads() or {key: _aligned.empty_like(g) for key, g in step.grads.items()}
         x = x.astype(self.dtype, copy=False)
         self.lastLayer.loss = step(x if x.ndim == 2 else x.reshape(x.shape[0], -1), t)
         self._returned = [grads, *self._returned[:1]]
@@ -281,8 +282,10 @@ class MultiLayerNet:
             return None
         for i in range(len(self._returned)):  # not enumerate: its reused tuple holds a reference
             grads = self._returned[i]
-            # getrefcount sees the list's (the dict's) reference, `grads` (`a`), and its argument
-            if sys.getrefcount(grads) == 3 and all(sys.getrefcount(a) == 3 for a in grads.values()):
+            # getrefcount sees the list's (the dict's) reference, `grads` (`a`), and its argument;
+            # a view of an aligned array references its base, the raw buffer (held by `a` alone)
+            if sys.getrefcount(grads) == 3 and all(sys.getrefcount(a) == 3 and sys.getrefcount(a.base) == 2
+                                                   for a in grads.values()):
                 del self._returned[i]
                 return grads
         return None
@@ -336,7 +339,7 @@ class MultiLayerNet:
         net = type(self).__new__(type(self))
         net._configure(self.activation, self.weight_init, self.weight_init_std, self.weight_decay_lambda,
                        self.use_dropout, self.dropout_ratio, self.use_batchnorm, dtype or self.dtype)
-        net.params = {k: np.array(v, dtype=net.dtype, order="C", copy=True) for k, v in self.params.items()}
+        net.params = {k: _aligned.copy(v, net.dtype) for k, v in self.params.items()}
         net.buffers = {k: np.array(v, dtype=net.dtype, order="C", copy=True) for k, v in self.buffers.items()}
         net.rng = np.random.default_rng()
         net._build_layers()

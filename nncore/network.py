@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _aligned
 from .choices import ACTIVATIONS, DTYPES, NET_WEIGHT_INITS
 from .multilayer import MultiLayerNet, _check_choice, _check_size
 
@@ -61,7 +62,7 @@ class TwoLayerNet(MultiLayerNet):
             )
         net = cls.__new__(cls)
         net._configure(activation, "std", 0.01, 0, False, 0.5, False, dtype)
-        net.params = {k: np.array(params[k], dtype=net.dtype, order="C", copy=True) for k in PARAM_NAMES}
+        net.params = {k: _aligned.copy(params[k], net.dtype) for k in PARAM_NAMES}
         net.buffers, net.rng = {}, np.random.default_rng()
         net._build_layers()
         return net

@@ -135,6 +135,16 @@ def test_absolute_and_climbing_member_paths_are_refused(tmp_path, name):
             load(tmp_path, data, fmt)
 
 
+@pytest.mark.parametrize("fmt", ["npz", "zip"])
+def test_a_zip_member_with_an_empty_name_is_refused(tmp_path, fmt):
+    """zipfile's own is_dir() raises IndexError on it: a format error instead (found by the lifecycle fuzz)."""
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(""), b"x")
+    with pytest.raises(DatasetFormatError, match="empty name"):
+        load(tmp_path, raw.getvalue(), fmt)
+
+
 def test_links_in_a_tar_are_refused(tmp_path):
     data = tar_gz_bytes(idx_members(split_arrays()), links={"test.csv": "/etc/passwd"})
     with pytest.raises(DatasetFormatError, match="is a link"):
