@@ -28,7 +28,8 @@ from server.jobs import JobManager
 from server.kserve import KServeServicer
 from server.metrics import Metrics
 from server.models import ModelStore
-from server.priority import ServingGate
+from server.hostgate import FILE_NAME, GatePublisher
+from server.priority import QUIET_SECONDS, ServingGate
 from server.servicer import NNServiceServicer
 from server.serving import ModelRegistry
 from server.settings import Settings
@@ -152,7 +153,11 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
     else:
         datasets = datasets.fork()  # this server's uploads stay its own
     models = ModelStore(state_dir / "models")
-    serving = ServingGate(settings.serving_priority, max_yield=settings.serving_max_pause_ms / 1000)
+    max_pause = settings.serving_max_pause_ms / 1000
+    # Dask workers on this host read the gate from the state directory (server.hostgate).
+    gate_file = GatePublisher(state_dir / FILE_NAME, QUIET_SECONDS, max_pause) if settings.serving_priority else None
+    serving = ServingGate(settings.serving_priority, max_yield=max_pause,
+                          publish=None if gate_file is None else gate_file.publish)
     # Uploaded datasets join the registry: at start-up, and each one as its upload completes.
     uploads = DatasetStore(state_dir / "datasets", settings.max_upload_bytes, settings.max_dataset_bytes,
                            reserved=datasets.names(), max_concurrent=max(1, settings.grpc_workers // 4))

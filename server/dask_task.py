@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from server.datasets import DatasetEntry, DatasetRegistry
 from server.executor import TrainWork, run_training
 from server.fsutil import write_bytes_atomic
+from server.hostgate import HostGate
 from server.priority import lower_thread_priority
 from server.store import CheckpointStore
 
@@ -172,10 +173,19 @@ def _train_job(job_id: str, config: dict, entry: DatasetEntry, state_dir: str, j
     reporter = _Reporter(worker, job_id)
     reporter.send("start", worker=worker.address, epoch=resume.epoch if resume else 0,
                   history=list(resume.history.get("epochs", [])) if resume else [])
+    stop_flag, gate = _StopFlag(worker, job_id), HostGate(state_dir)
+
+    def should_stop() -> bool:  # polled before every step: a server on this host serves first
+        gate.wait_turn()
+        return stop_flag()
+
     work = TrainWork(job_id=job_id, config=config, entry=entry, resume=resume, on_progress=reporter,
-                     should_stop=_StopFlag(worker, job_id), on_note=lambda *args: None, job=job)
+                     should_stop=should_stop, on_note=lambda *args: None, job=job)
     data = _dataset(entry)
-    history = run_training(work, data, checkpoints)
+    try:
+        history = run_training(work, data, checkpoints)
+    finally:
+        gate.close()
     if not history.stopped:
         write_bytes_atomic(final_path(Path(state_dir), job_id), network_to_bytes(history.net))
     return {"stopped": history.stopped}

@@ -39,8 +39,11 @@ class ServingGate:
 
     def __init__(self, enabled: bool = True, *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, quiet: float = QUIET_SECONDS,
-                 max_yield: float = MAX_YIELD_SECONDS) -> None:
+                 max_yield: float = MAX_YIELD_SECONDS, publish: Callable[[int, float], None] | None = None) -> None:
         self.enabled = enabled
+        # Called with (in flight, last done) on every change, under the lock: the host's Dask
+        # workers read it (server.hostgate) and wait as job threads do.
+        self._publish = publish
         self._clock, self._sleep = clock, sleep
         self._quiet, self._max_yield = quiet, max_yield
         self._lock = threading.Lock()
@@ -56,6 +59,8 @@ class ServingGate:
         if self.enabled:
             with self._lock:
                 self._in_flight += 1
+                if self._publish is not None:
+                    self._publish(self._in_flight, self._last_done)
 
     def leave(self) -> None:
         """A Predict ends (answered or failed)."""
@@ -64,6 +69,8 @@ class ServingGate:
             with self._lock:
                 self._in_flight -= 1
                 self._last_done = now
+                if self._publish is not None:
+                    self._publish(self._in_flight, now)
 
     def busy(self) -> bool:
         """Whether a Predict is in flight or one ended less than `quiet` seconds ago."""
