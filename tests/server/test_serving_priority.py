@@ -121,4 +121,16 @@ def test_the_server_builds_its_gate_from_the_settings(tmp_path, monkeypatch):
     monkeypatch.setattr(app, "ServingGate", RecordingGate)
     server, _ = app.create_server(Settings(state_dir=tmp_path, serving_max_pause_ms=7.0, http=False), "127.0.0.1:0")
     server.stop(0)
-    assert made == [(True, {"max_yield": pytest.approx(0.007)})]
+    (enabled, kwargs), = made
+    assert enabled is True and kwargs["max_yield"] == pytest.approx(0.007)
+    # ... and publishes it for the Dask workers on this host (server.hostgate)
+    assert kwargs["publish"].__self__.path == tmp_path / "serving-gate"
+
+
+def test_without_serving_priority_the_server_publishes_no_gate_for_workers(tmp_path):
+    import server.app as app
+    from server.settings import Settings
+
+    server, _ = app.create_server(Settings(state_dir=tmp_path, serving_priority=False, http=False), "127.0.0.1:0")
+    server.stop(0)
+    assert not (tmp_path / "serving-gate").exists()
