@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from server.priority import pause_while
+
 FILE_NAME = "serving-gate"
 # boot id, Predicts in flight, last answer and last write (CLOCK_MONOTONIC, one clock per host),
 # the quiet spell and the longest pause per step (the server's settings).
@@ -24,7 +26,6 @@ _LAYOUT = struct.Struct("<16sqdddd")
 # A file that says "in flight" but was not written for this long belongs to a server that died
 # mid-Predict: it no longer holds anyone up.
 STALE_SECONDS = 1.0
-NAP_SECONDS = 0.0002
 
 
 def boot_id() -> bytes:
@@ -71,7 +72,8 @@ class HostGate:
                 mapped = mmap.mmap(handle.fileno(), _LAYOUT.size, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # no file, or a short one: no server here to make way for
             return
-        if _LAYOUT.unpack_from(mapped)[0] != boot_id() or not boot_id():
+        mine = boot_id()
+        if not mine or _LAYOUT.unpack_from(mapped)[0] != mine:
             mapped.close()  # written on another host (a shared file system): not our cores
             return
         self._map = mapped
@@ -84,24 +86,18 @@ class HostGate:
         """Whether a server on this host publishes its gate."""
         return self._map is not None
 
-    def busy(self) -> tuple[bool, float]:
-        """(whether the server is serving now, its longest pause per step)."""
-        _, in_flight, last_done, written, quiet, max_yield = _LAYOUT.unpack_from(self._map)
-        now = self._clock()
-        serving = in_flight > 0 and now - written < STALE_SECONDS
-        return serving or now - last_done < quiet, max_yield
+    def busy(self, now: float | None = None) -> bool:
+        """Whether the server is serving at `now` (default: the clock's now)."""
+        _, in_flight, last_done, written, quiet, _ = _LAYOUT.unpack_from(self._map)
+        now = self._clock() if now is None else now
+        return (in_flight > 0 and now - written < STALE_SECONDS) or now - last_done < quiet
 
     def wait_turn(self) -> float:
         """Sleep while the server is serving, at most its pause per step; returns the time waited."""
         if self._map is None:
             return 0.0
-        start = now = self._clock()
-        busy, max_yield = self.busy()
-        while busy and now - start < max_yield:
-            self._sleep(NAP_SECONDS)
-            now = self._clock()
-            busy, max_yield = self.busy()
-        return now - start
+        max_yield = _LAYOUT.unpack_from(self._map)[5]
+        return pause_while(self.busy, max_yield, self._clock, self._sleep)
 
     def close(self) -> None:
         """Release the mapping."""

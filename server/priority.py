@@ -80,13 +80,21 @@ class ServingGate:
         """Sleep while serving is busy, at most `max_yield` seconds; returns the time waited."""
         if not self.enabled:
             return 0.0
-        start = now = self._clock()
-        while (self._in_flight > 0 or now - self._last_done < self._quiet) and now - start < self._max_yield:
-            self._sleep(NAP_SECONDS)
-            now = self._clock()
-        waited = now - start
+        waited = pause_while(lambda now: self._in_flight > 0 or now - self._last_done < self._quiet,
+                             self._max_yield, self._clock, self._sleep)
         self.yielded += waited
         return waited
+
+
+def pause_while(busy: Callable[[float], bool], max_yield: float, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> float:
+    """Nap while `busy(now)`, at most `max_yield` seconds; returns the time waited (the one wait
+    loop of a job thread's ServingGate and a Dask worker's server.hostgate.HostGate)."""
+    start = now = clock()
+    while busy(now) and now - start < max_yield:
+        sleep(NAP_SECONDS)
+        now = clock()
+    return now - start
 
 
 def lower_thread_priority(nicer_by: int = 0, idle: bool = False) -> Callable[[], None]:

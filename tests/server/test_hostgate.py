@@ -41,7 +41,7 @@ def test_a_worker_waits_while_a_predict_is_in_flight_at_most_the_servers_pause(t
     assert 0.020 <= waited < 0.021 and clock.naps > 0  # the server's max pause, not forever
     gate.leave()
     clock.now += 0.001
-    assert worker.busy()[0]  # within the quiet spell after an answer
+    assert worker.busy()  # within the quiet spell after an answer
     clock.now += 0.002
     assert worker.wait_turn() == 0.0
 
@@ -67,8 +67,8 @@ def test_no_file_or_a_file_from_another_host_is_ignored(tmp_path):
     assert not HostGate(tmp_path).active
 
 
-def test_the_server_publishes_the_gate_in_its_state_directory(make_server):
-    running = make_server()
+def test_a_dask_server_publishes_the_gate_in_its_state_directory(make_server):
+    running = make_server(executor="dask", dask_scheduler="tcp://127.0.0.1:9")  # no scheduler needed
     state_dir = running.server.settings.state_dir
     worker = HostGate(state_dir)
     assert worker.active
