@@ -154,8 +154,10 @@ def create_server(settings: Settings, address: str = "127.0.0.1:0", *,
         datasets = datasets.fork()  # this server's uploads stay its own
     models = ModelStore(state_dir / "models")
     max_pause = settings.serving_max_pause_ms / 1000
-    # Dask workers on this host read the gate from the state directory (server.hostgate).
-    gate_file = GatePublisher(state_dir / FILE_NAME, QUIET_SECONDS, max_pause) if settings.serving_priority else None
+    # Dask workers on this host read the gate from the state directory (server.hostgate); job
+    # threads read it in process, so the thread executor's Predicts do not write it.
+    gate_file = (GatePublisher(state_dir / FILE_NAME, QUIET_SECONDS, max_pause)
+                 if settings.serving_priority and settings.executor == "dask" else None)
     serving = ServingGate(settings.serving_priority, max_yield=max_pause,
                           publish=None if gate_file is None else gate_file.publish)
     # Uploaded datasets join the registry: at start-up, and each one as its upload completes.

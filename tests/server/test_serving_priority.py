@@ -123,14 +123,25 @@ def test_the_server_builds_its_gate_from_the_settings(tmp_path, monkeypatch):
     server.stop(0)
     (enabled, kwargs), = made
     assert enabled is True and kwargs["max_yield"] == pytest.approx(0.007)
-    # ... and publishes it for the Dask workers on this host (server.hostgate)
-    assert kwargs["publish"].__self__.path == tmp_path / "serving-gate"
+    assert kwargs["publish"] is None  # job threads read the gate in process
+    # ... and with Dask, publishes it for the workers on this host (server.hostgate)
+    made.clear()
+    dask = Settings(state_dir=tmp_path / "dask", serving_max_pause_ms=7.0, http=False, executor="dask",
+                    dask_scheduler="tcp://127.0.0.1:9")
+    server, _ = app.create_server(dask, "127.0.0.1:0")
+    server.stop(0)
+    (enabled, kwargs), = made
+    assert enabled is True and kwargs["max_yield"] == pytest.approx(0.007)
+    assert kwargs["publish"].__self__.path == tmp_path / "dask" / "serving-gate"
 
 
-def test_without_serving_priority_the_server_publishes_no_gate_for_workers(tmp_path):
+def test_without_serving_priority_or_without_dask_the_server_publishes_no_gate_for_workers(tmp_path):
     import server.app as app
     from server.settings import Settings
 
-    server, _ = app.create_server(Settings(state_dir=tmp_path, serving_priority=False, http=False), "127.0.0.1:0")
-    server.stop(0)
-    assert not (tmp_path / "serving-gate").exists()
+    for settings in (Settings(state_dir=tmp_path / "off", serving_priority=False, http=False, executor="dask",
+                              dask_scheduler="tcp://127.0.0.1:9"),
+                     Settings(state_dir=tmp_path / "thread", http=False)):
+        server, _ = app.create_server(settings, "127.0.0.1:0")
+        server.stop(0)
+        assert not (settings.state_dir / "serving-gate").exists()
