@@ -12,6 +12,7 @@ from pathlib import Path
 from nncore import kernels as nncore_kernels
 from server.app import create_server
 from server.logfmt import configure_logging
+from server.process import tune_process
 from server.settings import Settings
 
 log = logging.getLogger("server")
@@ -136,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
+    tuned = tune_process()
+    log.info("process tuned: %d startup objects frozen out of the garbage collector; malloc %s",
+             tuned["gc_frozen"], ", ".join(f"{k} {v >> 20} MiB" for k, v in tuned["malloc"].items())
+             or "left to its defaults")
     server.start()
     while not stop.wait(1.0):
         pass
