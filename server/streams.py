@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from server.errors import InvalidArgument, ResourceExhausted
+from server.process import release_free_memory
 
 MAX_CHUNK_BYTES = 1 << 20
 # Chunks received but not yet hashed and written, at most (so at most ~8 MiB held): the RPC
@@ -79,19 +80,22 @@ def receive_file(path: Path, chunks: Iterable[bytes | str], *, limit: int, decla
     max_upload_bytes setting); a str among the chunks is a trailing hex sha256. Checks the
     declared size and every declared sha256; returns (size, sha256)."""
     digest, size, digests = hashlib.sha256(), 0, [declared_sha256]
-    with open(path, "xb") as out:
-        writer = _Writer(out, digest)
-        try:
-            for chunk in chunks:
-                if isinstance(chunk, str):  # the trailing sha256
-                    digests.append(chunk)
-                    continue
-                size += _checked_size(chunk, size, limit, declared_size, what)
-                writer.put(chunk)
-        except BaseException:
-            writer.close(check=False)  # the stream's own error is the one to report
-            raise
-        writer.close()
+    try:
+        with open(path, "xb") as out:
+            writer = _Writer(out, digest)
+            try:
+                for chunk in chunks:
+                    if isinstance(chunk, str):  # the trailing sha256
+                        digests.append(chunk)
+                        continue
+                    size += _checked_size(chunk, size, limit, declared_size, what)
+                    writer.put(chunk)
+            except BaseException:
+                writer.close(check=False)  # the stream's own error is the one to report
+                raise
+            writer.close()
+    finally:
+        release_free_memory(size)  # the chunks' memory, free now, kept by malloc otherwise
     if size == 0:
         raise InvalidArgument(f"the {what} holds no data: send the file's bytes in chunk messages "
                               "after the metadata")

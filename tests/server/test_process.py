@@ -32,9 +32,11 @@ print(json.dumps({"tuned": tuned, "untuned": untuned, "after": faults(), "freeze
 """
 
 
-def _probe(**env) -> dict:
+def _probe(code: str = _PROBE, **env) -> dict:
+    """Run `code` in a fresh interpreter whose environment holds no malloc settings but `env`;
+    return the JSON it printed."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env={**clean, **env}, check=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, check=True,
                          capture_output=True, text=True, timeout=60).stdout
     return json.loads(out)
 
@@ -53,3 +55,29 @@ def test_an_operators_malloc_settings_are_left_alone():
     assert figures["tuned"]["malloc"] == {}
     assert figures["after"] > figures["untuned"] / 2  # nothing changed
     assert tune_malloc({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}) == {}
+
+
+_RELEASE_PROBE = """
+import json
+from server.process import tune_process, release_free_memory
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+tune_process()
+held = [bytearray(1 << 20) for _ in range(40)]  # 40 MiB from the heap, under the mmap threshold
+pin = bytearray(2 << 20)  # above them on the heap: its top is not free, so free() trims nothing
+del held
+freed = rss()
+small = release_free_memory(1 << 20)
+after_small = rss()
+ran = release_free_memory(40 << 20)
+print(json.dumps({"freed": freed, "after_small": after_small, "released": rss(), "small": small, "ran": ran}))
+"""
+
+
+def test_release_after_a_large_transfer_gives_the_heaps_free_pages_back():
+    figures = _probe(_RELEASE_PROBE)
+    assert figures["small"] is False and figures["ran"] is True  # below TRIM_THRESHOLD it does nothing
+    assert figures["freed"] - figures["after_small"] < 4 << 20
+    assert figures["freed"] - figures["released"] > 30 << 20, figures  # most of the 40 MiB
