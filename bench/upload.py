@@ -4,6 +4,8 @@ server's peak RSS during a large upload, and Fashion-MNIST uploaded as a zip the
 Both servers are subprocesses on loopback: nn-server (`python -m server`) and a trivial sink
 (this file with --sink) that only counts the bytes of a stream of 1 MiB messages. The upload
 figure is the whole UploadDataset call (stream, checksum, parse, store), as a user waits for it.
+Printed: the ratio of the median speeds, and the median of the paired ratios (each run's upload
+against the bare stream run just before it, which cancels the machine's slow drifts).
 
     .venv/bin/python bench/upload.py [--quick] [--mb 100] [--runs 3] [--skip-fashion]
                                      [--fashion-dir /usr/share/datasets/fashion-mnist] [--json out.json]
@@ -138,6 +140,8 @@ def throughput_and_rss(work: Path, megabytes: int, runs: int) -> dict:
             "upload_no_sha_mb_s": round(size_mb / median(unhashed), 1),
             "bare_mb_s": round(size_mb / median(bare), 1),
             "runs_s": {"upload": [round(t, 3) for t in upload], "bare": [round(t, 3) for t in bare]},
+            # each upload against the bare stream just before it: the machine's drifts cancel
+            "paired": [round(b / u, 3) for b, u in zip(bare, upload)],
             "cpu_s": {kind: [round(median(c for c, _ in pairs), 3), round(median(s for _, s in pairs), 3)]
                       for kind, pairs in cpu.items()},
             "rss_before_mb": round(median(before), 1), "peak_rss_mb": round(max(peaks), 1),
@@ -165,6 +169,14 @@ def fashion(work: Path, fashion_dir: Path) -> dict:
             "job": FASHION_JOB}
 
 
+def _spread(values: list[float]) -> tuple[float, float, float]:
+    """(lower quartile, median, upper quartile) of values (all three the value for one run)."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, mid, high = statistics.quantiles(values, n=4)
+    return low, statistics.median(values), high
+
+
 def report(figures: dict) -> None:
     """Print each figure next to its baseline or target."""
     t = figures.get("throughput")
@@ -173,6 +185,9 @@ def report(figures: dict) -> None:
         print(f"file {t['file_mb']} MB: UploadDataset {t['upload_mb_s']} MB/s, bare client stream to a sink "
               f"{t['bare_mb_s']} MB/s -> {ratio(t['upload_mb_s'], t['bare_mb_s']):.2f}x "
               f"(target >= {TARGETS['throughput']:.2f}x)")
+        low, mid, high = _spread(t["paired"])
+        print(f"  paired (each run's upload against its own bare stream): median {mid:.2f}x "
+              f"(quartiles {low:.2f}-{high:.2f}, {len(t['paired'])} runs)")
         print(f"  without a sha256 (sha256=False): {t['upload_no_sha_mb_s']} MB/s -> "
               f"{ratio(t['upload_no_sha_mb_s'], t['bare_mb_s']):.2f}x")
         print(f"  seconds per run, upload {t['runs_s']['upload']}, bare {t['runs_s']['bare']}")

@@ -20,3 +20,5 @@ def test_quick_upload_benchmark_prints_its_sections(tmp_path, mnist_dir):
     out = json.loads(figures.read_text())["throughput"]
     assert out["file_mb"] > 1 and out["upload_mb_s"] > 0 and out["bare_mb_s"] > 0
     assert out["peak_rss_mb"] >= out["rss_before_mb"] > 0
+    assert len(out["paired"]) == 1 and out["paired"][0] > 0
+    assert "paired (each run's upload against its own bare stream): median" in result.stdout
