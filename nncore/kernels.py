@@ -5,12 +5,18 @@ is installed (`pip install nnservice[fast]`), its fused kernels (nncore/_numba_k
 over the optimizers' updates, bias + activation, the activation backward, batch norm's forward
 and backward and softmax with cross-entropy: one pass over each array instead of NumPy's two to
 ten (three or four passes for batch norm instead of NumPy's ten to twenty). Chosen when nncore is
-imported, from NNCORE_KERNELS: "auto" (default: numba if importable, else NumPy), "numba"
+imported, from NNCORE_KERNELS: "auto" (default: numba if installed, else NumPy), "numba"
 (an ImportError if it is missing) or "numpy" (numba is never imported).
+
+With "auto", numba itself is imported by the first fusable() call, i.e. the first training step,
+not by `import nncore`: importing numba (and LLVM with it) takes about 60 MB of resident memory
+and 0.3 s, which a process that only predicts or serves (nn-server with its jobs on Dask
+workers, an inference replica) never needs. Should that import fail, NumPy's kernels are used.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from types import ModuleType
 
@@ -43,9 +49,35 @@ def _load(choice: str) -> ModuleType | None:
     return _numba_kernels
 
 
-#: The fused kernel module in use, or None when NumPy does everything. Process-wide on purpose:
-#: it is a property of the installation, like NumPy's BLAS, set once at import or by use().
-fast: ModuleType | None = _load(os.environ.get(ENV_VAR, DEFAULT))
+class _Deferred:
+    """Stands in `fast` for numba's kernels until the first fusable() imports them ("auto")."""
+
+    def __repr__(self) -> str:
+        return "<nncore numba kernels, imported on first use>"
+
+
+_DEFERRED = _Deferred()
+
+
+def _initial(choice: str) -> ModuleType | _Deferred | None:
+    """The kernels at import: "auto" with numba installed defers its import; see the module docstring."""
+    if (choice or DEFAULT).strip().lower() == "auto" and importlib.util.find_spec("numba") is not None:
+        return _DEFERRED
+    return _load(choice)
+
+
+#: The fused kernel module in use, or None when NumPy does everything (before the first
+#: fusable() of an "auto" choice, a stand-in for the module). Process-wide on purpose: it is a
+#: property of the installation, like NumPy's BLAS, set once at import or by use().
+fast: ModuleType | _Deferred | None = _initial(os.environ.get(ENV_VAR, DEFAULT))
+
+
+def _resolve() -> ModuleType | None:
+    """Import the deferred kernels now (NumPy's, None, if that fails); return the module in use."""
+    global fast
+    if fast is _DEFERRED:
+        fast = _load("auto")
+    return fast
 
 
 def use(choice: str) -> str:
@@ -56,13 +88,13 @@ def use(choice: str) -> str:
 
 
 def backend() -> str:
-    """Return "numba" or "numpy": the kernels in use."""
+    """Return "numba" or "numpy": the kernels in use (numba's also before their deferred import)."""
     return "numpy" if fast is None else "numba"
 
 
 def fusable(*arrays: np.ndarray) -> bool:
     """Whether the fused kernels may take these arrays: numba in use, one float dtype, C order."""
-    if fast is None:
+    if fast is None or (fast is _DEFERRED and _resolve() is None):
         return False
     dtype = arrays[0].dtype
     if dtype not in _FLOATS:

@@ -223,3 +223,35 @@ def test_without_numba_auto_falls_back_to_numpy_and_numba_says_what_to_install(v
         assert result.returncode != 0
         assert "NNCORE_KERNELS=numba but numba cannot be imported" in result.stderr
         assert "nnservice[fast]" in result.stderr
+
+
+def test_auto_imports_numba_at_the_first_training_step_not_with_nncore():
+    code = ("import sys, json, numpy as np, nncore\n"
+            "from nncore import kernels\n"
+            "before = {'backend': kernels.backend(), 'numba': 'numba' in sys.modules}\n"
+            "x = np.random.default_rng(0).random((20, 4), dtype=np.float32); t = np.arange(20) % 2\n"
+            "nncore.train(nncore.TrainConfig(hidden_size=4, epochs=1, batch_size=10), x, t, x, t)\n"
+            "print(json.dumps({'before': before, 'after': 'numba' in sys.modules, 'module': kernels.fast.__name__}))")
+    env = {k: v for k, v in os.environ.items() if k != kernels.ENV_VAR}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"before": {"backend": "numba", "numba": False}, "after": True,
+                                         "module": "nncore._numba_kernels"}
+
+
+def test_auto_falls_back_to_numpy_when_the_deferred_numba_import_fails(tmp_path):
+    broken = tmp_path / "numba"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('this numba is broken')\n")
+    code = ("import json, numpy as np, nncore\n"
+            "from nncore import kernels\n"
+            "before = kernels.backend()\n"
+            "opt = nncore.make_optimizer('adam'); w = {'W': np.ones(4, np.float32)}\n"
+            "opt.update(w, {'W': np.ones(4, np.float32)})\n"
+            "print(json.dumps({'before': before, 'after': kernels.backend(), 'w': float(w['W'][0])}))")
+    env = {**{k: v for k, v in os.environ.items() if k != kernels.ENV_VAR}, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["before"] == "numba" and figures["after"] == "numpy"  # found, then not importable
+    assert figures["w"] < 1.0  # the update ran, with NumPy's kernels
