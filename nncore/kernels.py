@@ -81,9 +81,10 @@ def _resolve() -> ModuleType | None:
 
 
 def use(choice: str) -> str:
-    """Switch the whole process to `choice` (one of CHOICES); return the backend now in use."""
+    """Switch the whole process to `choice` (one of CHOICES; "auto" defers numba's import as at
+    import); return the backend now in use."""
     global fast
-    fast = _load(choice)
+    fast = _initial(choice)
     return backend()
 
 
