@@ -5,7 +5,7 @@ servers of the tests (and any embedding program) do not. Measured on the 2-core 
 (docs/performance.md, "Uploads (session 7)"), 100 MB uploads, server CPU per upload:
 
 - **gc.freeze().** The objects alive once the server is built (modules, settings, registries:
-  a few hundred thousand) are never garbage, yet every full collection walked them all: one
+  75,000-105,000 of them) are never garbage, yet every full collection walked them all: one
   took 77 ms, a pause for every RPC in flight. Frozen, a full collection walks only what was
   allocated since. 0.248 -> 0.225 CPU-s.
 - **Fixed malloc thresholds.** glibc serves allocations above M_MMAP_THRESHOLD (128 KiB at start,
@@ -13,14 +13,15 @@ servers of the tests (and any embedding program) do not. Measured on the 2-core 
   M_TRIM_THRESHOLD; gRPC's 1 MiB messages were mapped, page-faulted and unmapped or trimmed one
   by one (about 9 % of the server's CPU in page faults). Allocations up to 4 MiB now come from
   the heap, and up to 8 MiB of free heap top is kept. 0.207 -> 0.173 CPU-s. (glibc's own
-  moving threshold may reach 32 MiB.) Setting only the trim threshold is worse than neither (0.284): any mallopt turns
-  off glibc's moving mmap threshold, leaving it at 128 KiB.
+  moving threshold may reach 32 MiB.) Setting only the trim threshold is worse than neither
+  (0.284): any mallopt turns off glibc's moving mmap threshold, leaving it at 128 KiB.
 
 The price of the heap keeping freed chunks is memory held between uploads (about 10 MB more
 resident, measured): receive_file calls release_free_memory at the end of every transfer of
 8 MiB or more, which hands the free pages of every arena back (glibc's malloc_trim, about 2 ms),
 so the resident memory between uploads is what it was without the thresholds (138-169 MB against
-138-169; 138-180 without the release; the same CPU per upload).
+138-169; 138-180 without the release; the same CPU per upload). It runs wherever receive_file
+does, tuned or not: handing free pages back is harmless anywhere.
 
 The malloc part is skipped when the operator tunes malloc already (any MALLOC_* variable or
 GLIBC_TUNABLES) and on C libraries without mallopt.
