@@ -9,7 +9,12 @@ the other loop's block beside it in time, which cancels the machine's slow drift
 speed / plain loop speed; the target is >= 1.0).
 
     .venv/bin/python bench/gradient_loop.py [--mnist-dir DIR] [--blocks 7] [--iters 200]
-        [--blas-threads N] [--clock wall|cpu]
+        [--blas-threads N] [--clock wall|cpu] [--processes 1]
+
+Where the heap puts each loop's arrays moves the ratio by a few per cent from one process to the
+next (docs/performance.md, "Gradient loop (session 6)" and "(session 7)"), so `--processes N`
+runs the whole comparison in N fresh interpreters, one after the other, and prints each one's
+paired median and their median across processes.
 
 On a shared, busy machine, `--blas-threads 1 --clock cpu` times the process's own CPU time:
 another process's load then stretches neither loop (with more BLAS threads, idle ones spin and
@@ -19,8 +24,11 @@ bill CPU time, so the CPU clock is for one thread only).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -80,7 +88,7 @@ def measure(activation: str, hidden: int, x, t, blocks: int, iters: int, clock=t
     return text_rates, plain_rates
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print both loops' speeds and their ratio for each setup."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist-dir", default=os.environ.get("NNSVC_MNIST_DIR"))
@@ -89,11 +97,18 @@ def main() -> None:
     parser.add_argument("--blas-threads", type=int, help="OpenBLAS threads (default: OpenBLAS's own)")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="wall time (default) or this process's CPU time (use with --blas-threads 1)")
-    args = parser.parse_args()
+    parser.add_argument("--processes", type=int, default=1,
+                        help="run the comparison in this many fresh processes (heap placements); default 1")
+    parser.add_argument("--emit-json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.processes > 1:
+        across_processes(args)
+        return
     (x, t), _ = load_mnist(data_dir=args.mnist_dir)
     print(f"clock {args.clock}, BLAS threads {args.blas_threads or 'default'}; load average "
           + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"{'setup':<26}{'text loop (it/s)':>18}{'plain NumPy (it/s)':>20}{'ratio':>8}{'paired (IQR)':>20}")
+    figures = {}
     for activation, hidden in SETUPS:
         with threadpool_limits(args.blas_threads, "blas"):
             text, plain = measure(activation, hidden, x, t, args.blocks, args.iters, CLOCKS[args.clock])
@@ -102,6 +117,31 @@ def main() -> None:
         print(f"{f'784-{hidden}-10 {activation}, batch {BATCH}':<26}{statistics.median(text):>18.0f}"
               f"{statistics.median(plain):>20.0f}{statistics.median(text) / statistics.median(plain):>8.2f}"
               f"{statistics.median(paired):>9.3f} ({low:.2f}-{high:.2f})")
+        figures[activation] = statistics.median(paired)
+    if args.emit_json:
+        print(json.dumps(figures))
+
+
+def across_processes(args: argparse.Namespace) -> None:
+    """Run the comparison in args.processes fresh interpreters; print each one's paired medians
+    and, per setup, their median, range and how many reach 1.0."""
+    forwarded = ["--blocks", str(args.blocks), "--iters", str(args.iters), "--clock", args.clock, "--emit-json"]
+    if args.mnist_dir:
+        forwarded += ["--mnist-dir", str(args.mnist_dir)]
+    if args.blas_threads:
+        forwarded += ["--blas-threads", str(args.blas_threads)]
+    runs = []
+    for i in range(args.processes):
+        out = subprocess.run([sys.executable, __file__, *forwarded], check=True, capture_output=True,
+                             text=True).stdout.splitlines()
+        print(f"-- process {i + 1} of {args.processes}", *out[:-1], sep="\n", flush=True)
+        runs.append(json.loads(out[-1]))
+    print(f"== across {args.processes} processes (paired medians, text loop / plain NumPy; target >= 1.0) ==")
+    for activation, hidden in SETUPS:
+        values = sorted(run[activation] for run in runs)
+        print(f"784-{hidden}-10 {activation}: median {statistics.median(values):.3f} "
+              f"(range {values[0]:.3f}-{values[-1]:.3f}), {sum(v >= 1.0 for v in values)} of {len(values)} "
+              "at or above 1.0")
 
 
 if __name__ == "__main__":
