@@ -1,4 +1,5 @@
-"""Timing helper shared by both sides of bench/train_mnist.py (imports nothing but the stdlib)."""
+"""Timing helpers shared by the benchmarks (imports nothing but the stdlib, so both sides of
+bench/train_mnist.py can use them)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,11 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(lower quartile, median, upper quartile) of values; all three the value when there is one."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, _, high = statistics.quantiles(values, n=4)
+    return low, statistics.median(values), high

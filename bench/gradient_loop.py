@@ -34,6 +34,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from _timing import quartiles
 from nncore import TwoLayerNet, load_mnist
 
 SETUPS = (("relu", 50), ("sigmoid", 100))  # chapter 5's net, and chapter 4's sigmoid one
@@ -113,11 +114,11 @@ def main(argv: list[str] | None = None) -> None:
         with threadpool_limits(args.blas_threads, "blas"):
             text, plain = measure(activation, hidden, x, t, args.blocks, args.iters, CLOCKS[args.clock])
         paired = [a / b for a, b in zip(text, plain)]  # each block against its neighbour in time
-        low, _, high = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+        low, mid, high = quartiles(paired)
         print(f"{f'784-{hidden}-10 {activation}, batch {BATCH}':<26}{statistics.median(text):>18.0f}"
               f"{statistics.median(plain):>20.0f}{statistics.median(text) / statistics.median(plain):>8.2f}"
-              f"{statistics.median(paired):>9.3f} ({low:.2f}-{high:.2f})")
-        figures[activation] = statistics.median(paired)
+              f"{mid:>9.3f} ({low:.2f}-{high:.2f})")
+        figures[activation] = mid
     if args.emit_json:
         print(json.dumps(figures))
 

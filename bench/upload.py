@@ -29,6 +29,7 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import quartiles  # noqa: E402
 from serve_lib import EMBEDDED_MNIST, ServerProcess, cpu_seconds, ratio  # noqa: E402
 
 from client import NNClient  # noqa: E402
@@ -169,14 +170,6 @@ def fashion(work: Path, fashion_dir: Path) -> dict:
             "job": FASHION_JOB}
 
 
-def _spread(values: list[float]) -> tuple[float, float, float]:
-    """(lower quartile, median, upper quartile) of values (all three the value for one run)."""
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    low, mid, high = statistics.quantiles(values, n=4)
-    return low, statistics.median(values), high
-
-
 def report(figures: dict) -> None:
     """Print each figure next to its baseline or target."""
     t = figures.get("throughput")
@@ -185,7 +178,7 @@ def report(figures: dict) -> None:
         print(f"file {t['file_mb']} MB: UploadDataset {t['upload_mb_s']} MB/s, bare client stream to a sink "
               f"{t['bare_mb_s']} MB/s -> {ratio(t['upload_mb_s'], t['bare_mb_s']):.2f}x "
               f"(target >= {TARGETS['throughput']:.2f}x)")
-        low, mid, high = _spread(t["paired"])
+        low, mid, high = quartiles(t["paired"])
         print(f"  paired (each run's upload against its own bare stream): median {mid:.2f}x "
               f"(quartiles {low:.2f}-{high:.2f}, {len(t['paired'])} runs)")
         print(f"  without a sha256 (sha256=False): {t['upload_no_sha_mb_s']} MB/s -> "
