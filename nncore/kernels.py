@@ -32,23 +32,6 @@ DEFAULT = "auto"
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _load(choice: str) -> ModuleType | None:
-    """Return the numba kernel module for choice, or None for plain NumPy."""
-    choice = (choice or DEFAULT).strip().lower()
-    if choice not in CHOICES:
-        raise ValueError(f"{ENV_VAR} must be one of {', '.join(CHOICES)}; got {choice!r}")
-    if choice == "numpy":
-        return None
-    try:
-        from . import _numba_kernels
-    except ImportError as exc:
-        if choice == "numba":
-            raise ImportError(f"{ENV_VAR}=numba but numba cannot be imported ({exc}); "
-                              "install nnservice[fast] or use auto / numpy") from exc
-        return None
-    return _numba_kernels
-
-
 class _Deferred:
     """Stands in `fast` for numba's kernels until the first fusable() imports them ("auto")."""
 
@@ -59,17 +42,30 @@ class _Deferred:
 _DEFERRED = _Deferred()
 
 
-def _initial(choice: str) -> ModuleType | _Deferred | None:
-    """The kernels at import: "auto" with numba installed defers its import; see the module docstring."""
-    if (choice or DEFAULT).strip().lower() == "auto" and importlib.util.find_spec("numba") is not None:
+def _load(choice: str, defer: bool = False) -> ModuleType | _Deferred | None:
+    """Return the numba kernel module for choice, or None for plain NumPy; with `defer`, "auto"
+    with numba installed returns the stand-in whose first fusable() imports it (module docstring)."""
+    choice = (choice or DEFAULT).strip().lower()
+    if choice not in CHOICES:
+        raise ValueError(f"{ENV_VAR} must be one of {', '.join(CHOICES)}; got {choice!r}")
+    if choice == "numpy":
+        return None
+    if defer and choice == "auto" and importlib.util.find_spec("numba") is not None:
         return _DEFERRED
-    return _load(choice)
+    try:
+        from . import _numba_kernels
+    except ImportError as exc:
+        if choice == "numba":
+            raise ImportError(f"{ENV_VAR}=numba but numba cannot be imported ({exc}); "
+                              "install nnservice[fast] or use auto / numpy") from exc
+        return None
+    return _numba_kernels
 
 
 #: The fused kernel module in use, or None when NumPy does everything (before the first
 #: fusable() of an "auto" choice, a stand-in for the module). Process-wide on purpose: it is a
 #: property of the installation, like NumPy's BLAS, set once at import or by use().
-fast: ModuleType | _Deferred | None = _initial(os.environ.get(ENV_VAR, DEFAULT))
+fast: ModuleType | _Deferred | None = _load(os.environ.get(ENV_VAR, DEFAULT), defer=True)
 
 
 def _resolve() -> ModuleType | None:
@@ -84,7 +80,7 @@ def use(choice: str) -> str:
     """Switch the whole process to `choice` (one of CHOICES; "auto" defers numba's import as at
     import); return the backend now in use."""
     global fast
-    fast = _initial(choice)
+    fast = _load(choice, defer=True)
     return backend()
 
 
