@@ -104,6 +104,11 @@ def model_table(models: Sequence[ModelInfo]) -> str:
     return table(headers, rows) if rows else "no models"
 
 
+#: What a model's input_dtype means for the inputs Predict takes.
+INPUT_KINDS = {"uint8": "uint8 pixels 0..255 (or floats scaled to [0, 1])",
+               "float32": "float32 features, as in its dataset"}
+
+
 def model_detail(model: ModelInfo) -> str:
     """Everything about one model."""
     arch, metrics = model.architecture, model.final_metrics
@@ -112,6 +117,7 @@ def model_detail(model: ModelInfo) -> str:
         ("architecture", _architecture_line(arch) if arch else ""),
         ("parameters", f"{arch.parameter_count:,}" if arch and arch.parameter_count else ""),
         ("dataset", model.dataset), ("input shape", "x".join(map(str, arch.input_shape)) if arch else ""),
+        ("input", INPUT_KINDS.get(model.input_dtype, "")),
         ("classes", ", ".join(model.class_names)),
         ("test accuracy", percent(metrics.test_accuracy) if metrics else ""),
         ("train accuracy", percent(metrics.train_accuracy) if metrics else ""),

@@ -39,6 +39,8 @@ class _ModelInputs(NamedTuple):
     shapes: tuple[tuple[int, ...], ...]  # one input's shape, and its flat form
     one_request_rows: int                # uint8 rows that fit one request
     class_names: tuple[str, ...]
+    # floats must be pixels scaled to [0, 1]: False only for a model known to take float features
+    pixels: bool = True
 
 
 def _left(deadline: Optional[float]) -> Optional[float]:
@@ -215,8 +217,9 @@ class NNClient(LifecycleCalls):
         """Classes, probabilities and class names for a batch of the model's inputs (or one input).
 
         The model's input shape (e.g. [N, 28, 28] or [N, 784]) and class names come from
-        GetModel, asked once per model. uint8 pixels are sent as DTYPE_UINT8, floats in [0, 1]
-        as float32; a large batch is split into requests under `max_request_bytes` (and
+        GetModel, asked once per model. uint8 pixels are sent as DTYPE_UINT8, floats as float32
+        (in [0, 1] for a model trained on pixels; as in its dataset for one trained on float
+        features, which refuses uint8); a large batch is split into requests under `max_request_bytes` (and
         `max_batch_rows` rows) and the answers are concatenated in order.
         """
         inputs = self._model_inputs(model_id)
@@ -226,7 +229,7 @@ class NNClient(LifecycleCalls):
                 return self._predict_one(model_id, images, list(shape), inputs.class_names)
             if shape in inputs.shapes:  # one image: a batch of one
                 return self._predict_one(model_id, images, [1, *shape], inputs.class_names)
-        batch = as_image_batch(images, inputs.shapes)
+        batch = as_image_batch(images, inputs.shapes, pixels=inputs.pixels)
         classes, probabilities = [], []
         for chunk in split_rows(batch, self.max_request_bytes, self.max_batch_rows):
             request = pb.PredictRequest(model_id=model_id, input=encode_images(chunk))
@@ -264,7 +267,7 @@ class NNClient(LifecycleCalls):
         shapes = one_input_shapes(arch.input_shape or (arch.input_size,)) if arch else ()
         features = shapes[-1][0] if shapes else 1
         rows = max(1, min(self.max_batch_rows, (self.max_request_bytes - REQUEST_OVERHEAD) // features))
-        inputs = self._inputs[model_id] = _ModelInputs(shapes, rows, info.class_names)
+        inputs = self._inputs[model_id] = _ModelInputs(shapes, rows, info.class_names, info.input_dtype != "float32")
         return inputs
 
     def list_jobs(self, state: Optional[str] = None, page_size: int = 100,

@@ -18,13 +18,15 @@ def one_input_shapes(input_shape: Sequence[int]) -> tuple[tuple[int, ...], ...]:
     return (shape, (math.prod(shape),)) if shape else ()
 
 
-def as_image_batch(images, input_shapes: Sequence[tuple[int, ...]] = ()) -> np.ndarray:
-    """Images as an array the server accepts: uint8 pixels or float32 in [0, 1].
+def as_image_batch(images, input_shapes: Sequence[tuple[int, ...]] = (), *, pixels: bool = True) -> np.ndarray:
+    """Inputs as an array the server accepts: uint8 pixels, or finite float32 (in [0, 1] when
+    `pixels`: a model trained on pixels takes them scaled so; False for float features).
 
-    One image (a shape in `input_shapes`, the model's: see one_input_shapes)
+    One input (a shape in `input_shapes`, the model's: see one_input_shapes)
     becomes a batch of one. Other shapes pass through unchanged: the server is
     the judge of shapes and answers INVALID_ARGUMENT. The dtype and the float
-    range are checked here, because only the client knows how it will encode them.
+    range are checked here, because only the client knows how it will encode them
+    (a float 0..255 image would reach a pixel model as valid, and wrong, floats).
     """
     array = np.asarray(images)
     if array.shape in input_shapes:
@@ -34,13 +36,16 @@ def as_image_batch(images, input_shapes: Sequence[tuple[int, ...]] = ()) -> np.n
     if array.dtype.kind != "f":
         raise ValueError(
             f"images must be uint8 pixels (0..255) or floats in [0, 1]; got dtype {array.dtype}"
+            if pixels else f"inputs must be floats (features) or uint8 pixels; got dtype {array.dtype} "
+            "(cast them, e.g. x.astype(np.float32))"
         )
     array = np.ascontiguousarray(array, dtype=np.float32)
     if array.size:
         if not np.isfinite(array).all():
-            raise ValueError("float images must be finite numbers in [0, 1]; got NaN or inf")
+            raise ValueError("float images must be finite numbers in [0, 1]; got NaN or inf" if pixels
+                             else "float inputs must be finite numbers; got NaN or inf")
         low, high = float(array.min()), float(array.max())
-        if low < 0.0 or high > 1.0:
+        if pixels and (low < 0.0 or high > 1.0):
             raise ValueError(
                 f"float images must be in [0, 1]; got values in [{low:g}, {high:g}] "
                 "(pass uint8 for 0..255 pixels)"

@@ -184,6 +184,7 @@ class ModelInfo:
     size_bytes: int
     dataset: str = ""
     class_names: tuple[str, ...] = ()  # class i's name
+    input_dtype: str = ""  # of its training data: "uint8" (pixels), "float32" (features), "" unknown
 
     @classmethod
     def from_proto(cls, m: pb.ModelInfo) -> "ModelInfo":
@@ -197,7 +198,7 @@ class ModelInfo:
             config=sub("config", TrainingConfig),
             final_metrics=sub("final_metrics", EpochMetrics),
             create_time=_time(m, "create_time"), sha256=m.sha256, size_bytes=m.size_bytes,
-            dataset=m.dataset, class_names=tuple(m.class_names),
+            dataset=m.dataset, class_names=tuple(m.class_names), input_dtype=m.input_dtype,
         )
 
 

@@ -280,7 +280,7 @@ class Architecture(_message.Message):
     def __init__(self, input_size: _Optional[int] = ..., hidden_size: _Optional[int] = ..., output_size: _Optional[int] = ..., activation: _Optional[str] = ..., dtype: _Optional[str] = ..., hidden_sizes: _Optional[_Iterable[int]] = ..., batch_norm: _Optional[bool] = ..., dropout: _Optional[float] = ..., parameter_count: _Optional[int] = ..., input_shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_id", "job_id", "name", "architecture", "config", "final_metrics", "create_time", "sha256", "size_bytes", "dataset", "class_names")
+    __slots__ = ("model_id", "job_id", "name", "architecture", "config", "final_metrics", "create_time", "sha256", "size_bytes", "dataset", "class_names", "input_dtype")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -292,6 +292,7 @@ class ModelInfo(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    INPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     job_id: str
     name: str
@@ -303,7 +304,8 @@ class ModelInfo(_message.Message):
     size_bytes: int
     dataset: str
     class_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, model_id: _Optional[str] = ..., job_id: _Optional[str] = ..., name: _Optional[str] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., final_metrics: _Optional[_Union[EpochMetrics, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., dataset: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    input_dtype: str
+    def __init__(self, model_id: _Optional[str] = ..., job_id: _Optional[str] = ..., name: _Optional[str] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., final_metrics: _Optional[_Union[EpochMetrics, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., dataset: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ..., input_dtype: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

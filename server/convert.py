@@ -11,7 +11,7 @@ from nncore.multilayer import parameter_count
 from nncore.training import TrainConfig
 
 from protos import nn_service_pb2 as pb
-from server.datasets import DEFAULT_DATASET, DatasetEntry, DatasetRegistry, model_dataset
+from server.datasets import DEFAULT_DATASET, DatasetEntry, DatasetRegistry, model_dataset, model_input_dtype
 from server.errors import InvalidArgument
 from server.records import JobRecord
 from server.settings import Settings
@@ -192,7 +192,7 @@ def model_to_info(meta: dict) -> pb.ModelInfo:
             parameter_count=arch.get("parameter_count") or _old_parameter_count(arch),
             input_shape=input_shape),
         config=config_to_proto(meta["config"]), sha256=meta["sha256"], size_bytes=meta["size_bytes"],
-        dataset=dataset, class_names=class_names)
+        dataset=dataset, class_names=class_names, input_dtype=model_input_dtype(meta))
     if meta.get("final_metrics"):
         info.final_metrics.CopyFrom(epoch_to_proto(meta["final_metrics"]))
     _timestamp(info.create_time, meta["created"])

@@ -25,7 +25,7 @@ from server.priority import ServingGate
 from server.records import JobRecord
 from server.serving import ModelRegistry
 from server.settings import Settings
-from server.tensors import Batch, InputSpec
+from server.tensors import Batch, InputSpec, check_input_dtype
 from server.uploads import DatasetStore, UploadSpec
 
 if TYPE_CHECKING:  # server.convert speaks protobuf; the data plane only takes its JobSpec
@@ -134,6 +134,8 @@ class DataPlane:
         try:
             model, spec = self._models.serving(model_id)
             batch = decode(spec)
+            if not spec.pixels:  # a pixel model's hot path pays one attribute read
+                check_input_dtype(batch, spec)
             if len(batch.x) == 1:  # most requests: the lean path
                 cls, probs = model.predict_one(batch.x)
                 answer = Prediction((cls,), probs, batch.as_floats, spec)
@@ -253,4 +255,4 @@ def builtin_meta(entry: DatasetEntry) -> dict:
     """A built-in registry entry shaped like an uploaded dataset's dataset.json."""
     return {"name": entry.name, "source": "builtin", "input_shape": list(entry.input_shape),
             "classes": entry.classes, "class_names": list(entry.class_names),
-            "train_size": entry.train_size, "test_size": entry.test_size, "dtype": "uint8"}
+            "train_size": entry.train_size, "test_size": entry.test_size, "dtype": entry.dtype}

@@ -31,6 +31,11 @@ MNIST_INPUT_SHAPE = (28, 28)
 MNIST_CLASS_NAMES = tuple(str(digit) for digit in range(10))
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 DEFAULT_DATASET = "mnist"
+FASHION_DATASET = "fashion-mnist"
+#: The built-in datasets' names: both are uint8 images.
+BUILTIN_NAMES = (DEFAULT_DATASET, FASHION_DATASET)
+#: The dtypes a dataset's examples come in: uint8 pixels (scaled by 1/255) or float32 features.
+INPUT_DTYPES = ("uint8", "float32")
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -61,6 +66,7 @@ class DatasetEntry:
     checksums: Mapping[str, str] = field(default_factory=dict, repr=False)
     source: str = ""  # where the data comes from, for people
     builtin: bool = False
+    dtype: str = "uint8"  # of its examples (INPUT_DTYPES): what its models take in Predict
 
     def __post_init__(self) -> None:
         """Reject an entry that could not describe a dataset, naming the field."""
@@ -75,6 +81,8 @@ class DatasetEntry:
             raise ValueError(f"a dataset needs at least 2 classes; {self.name!r} has {len(self.class_names)}")
         if self.train_size < 1 or self.test_size < 1:
             raise ValueError(f"train_size and test_size must be >= 1; got {self.train_size}, {self.test_size}")
+        if self.dtype not in INPUT_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(INPUT_DTYPES)}; got {self.dtype!r}")
 
     @property
     def classes(self) -> int:
@@ -169,6 +177,15 @@ def model_dataset(meta: dict) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
             tuple(meta.get("class_names", MNIST_CLASS_NAMES)))
 
 
+def model_input_dtype(meta: dict) -> str:
+    """The dtype of the data a model was trained on (INPUT_DTYPES), from its model.json; for a
+    model saved before it was recorded, uint8 if it learnt a built-in dataset (all pixels), else ""."""
+    recorded = meta.get("input_dtype")
+    if recorded in INPUT_DTYPES:
+        return recorded
+    return "uint8" if meta.get("dataset", DEFAULT_DATASET) in BUILTIN_NAMES else ""
+
+
 def _load(entry: DatasetEntry) -> Dataset:
     """Run the entry's loader, flatten the images to rows, check them, and freeze the arrays."""
     x_train, t_train, x_test, t_test = entry.loader()
@@ -178,6 +195,8 @@ def _load(entry: DatasetEntry) -> Dataset:
         if x.shape[1] != entry.input_size:
             raise ValueError(f"dataset {entry.name}: {split} rows have {x.shape[1]} features; its "
                              f"input shape {list(entry.input_shape)} needs {entry.input_size}")
+        if x.dtype != entry.dtype:  # its models' Predict trusts the declared dtype
+            raise ValueError(f"dataset {entry.name}: {split} examples are {x.dtype}; its entry declares {entry.dtype}")
         if len(t) != len(x) or (len(t) and not 0 <= int(t.min()) <= int(t.max()) < entry.classes):
             raise ValueError(f"dataset {entry.name}: {split} labels must be one per row, in 0..{entry.classes - 1}")
         x.flags.writeable = False  # shared by every job: nobody may change it
@@ -219,9 +238,9 @@ def builtin_registry(mnist_dir: Path | None, data_dir: Path, cache_dir: Path | N
         source=f"MNIST handwritten digits (LeCun, Cortes, Burges) in {mnist_folder}",
         loader=_idx_loader(MNIST, (mnist_folder,),
                            mnist_folder if allow_download and mnist_dir is not None else None, cache_dir))
-    fashion_dir = Path(data_dir) / "fashion-mnist"
+    fashion_dir = Path(data_dir) / FASHION_DATASET
     fashion = DatasetEntry(
-        name="fashion-mnist", input_shape=(28, 28), class_names=FASHION_MNIST_CLASSES,
+        name=FASHION_DATASET, input_shape=(28, 28), class_names=FASHION_MNIST_CLASSES,
         train_size=60000, test_size=10000, checksums=FASHION_MNIST.checksums, builtin=True,
         source=f"Fashion-MNIST (Zalando Research) in {fashion_dir} or {DEBIAN_FASHION_MNIST_DIR}",
         loader=_idx_loader(FASHION_MNIST, (fashion_dir, DEBIAN_FASHION_MNIST_DIR),

@@ -21,7 +21,7 @@ from nncore.multilayer import MultiLayerNet
 from nncore.persist import network_to_bytes, read_network_file
 
 from server.convert import MAX_NAME_CHARS
-from server.datasets import model_dataset
+from server.datasets import INPUT_DTYPES, model_dataset, model_input_dtype
 from server.errors import InvalidArgument, ResourceExhausted
 from server.ids import check_id, new_job_id
 from server.jobs import JobManager
@@ -132,7 +132,7 @@ def export_metadata(meta: dict) -> dict:
     dataset, input_shape, class_names = model_dataset(meta)
     return {"nnservice_export": EXPORT_VERSION, "model_id": meta["model_id"], "name": meta.get("name", ""),
             "dataset": dataset, "input_shape": list(input_shape),
-            "class_names": list(class_names), "config": meta["config"],
+            "class_names": list(class_names), "input_dtype": model_input_dtype(meta), "config": meta["config"],
             "final_metrics": meta.get("final_metrics"), "created": meta["created"]}
 
 
@@ -150,10 +150,14 @@ def imported_metadata(net: MultiLayerNet, extra: dict, name: str = "") -> dict:
     if len(names) != net.output_size or len(set(names)) != len(names) or not all(names):
         raise ValueError(f"class_names must be {net.output_size} distinct, non-empty names (one per output)")
     dataset = _text(extra.get("dataset", ""), "dataset", 64)
+    input_dtype = extra.get("input_dtype", "")  # files exported before it was recorded have none
+    if input_dtype not in ("", *INPUT_DTYPES):
+        raise ValueError(f"input_dtype must be one of {', '.join(INPUT_DTYPES)}; got {input_dtype!r}")
     config = _config(extra["config"], net, dataset)
     return {"job_id": "", "name": name, "architecture": net.architecture, "config": config,
             "final_metrics": _metrics(extra.get("final_metrics")), "created": time.time(),
             "dataset": dataset, "input_shape": shape, "class_names": names,
+            **({"input_dtype": input_dtype} if input_dtype else {}),
             "imported_from": {"model_id": _text(extra.get("model_id", ""), "model_id", 64),
                               "created": float(extra.get("created") or 0.0)}}
 

@@ -1,7 +1,8 @@
 """ONNX export of a model (the optional `onnx` extra): Gemm, BatchNormalization, Relu|Sigmoid, Softmax.
 
 One graph per network of any depth: input `input` FP32 [N, features] (pixels scaled to [0, 1],
-as the network was trained), output `probabilities` FP32 [N, classes]. Batch norm stays a
+or float features as they are, as the network was trained: the metadata's `input_dtype` says
+which, "uint8" or "float32"), output `probabilities` FP32 [N, classes]. Batch norm stays a
 BatchNormalization node with the running statistics (not folded into the Gemm), so the file reads
 like the network; dropout at inference scales a layer's input by (1 - ratio), which is the next
 Gemm's `alpha`. Nothing here runs unless an export asks for ONNX.
@@ -15,6 +16,7 @@ import numpy as np
 from nncore.layers import BN_EPS
 from nncore.multilayer import MultiLayerNet
 
+from server.datasets import model_input_dtype
 from server.errors import FailedPrecondition
 
 OPSET = 17
@@ -48,7 +50,8 @@ def onnx_bytes(net: MultiLayerNet, meta: dict) -> bytes:
     helper.set_model_props(model, {
         "model_id": meta["model_id"], "dataset": meta.get("dataset", ""),
         "input_shape": json.dumps(meta.get("input_shape", [net.input_size])),
-        "class_names": json.dumps(meta.get("class_names", [str(c) for c in range(net.output_size)]))})
+        "class_names": json.dumps(meta.get("class_names", [str(c) for c in range(net.output_size)])),
+        "input_dtype": model_input_dtype(meta)})
     onnx.checker.check_model(model)
     return model.SerializeToString()
 

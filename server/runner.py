@@ -197,7 +197,8 @@ class JobRunner:
         return {"job_id": record.job_id, "name": record.name, "architecture": net.architecture,
                 "config": record.config, "final_metrics": record.history[-1] if record.history else None,
                 "history": record.history, "created": time.time(), "dataset": entry.name,
-                "input_shape": list(entry.input_shape), "class_names": list(entry.class_names)}
+                "input_shape": list(entry.input_shape), "class_names": list(entry.class_names),
+                "input_dtype": entry.dtype}
 
     def transition(self, job: ActiveJob, state: str) -> None:
         """Move an active job to a non-final state (CANCELLING) and record it."""

@@ -6,7 +6,7 @@ import weakref
 
 from nncore.predictor import Predictor
 
-from server.datasets import model_dataset
+from server.datasets import model_dataset, model_input_dtype
 from server.errors import DataLoss, FailedPrecondition, NotFound
 from server.ids import check_id
 from server.jobs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, JobManager
@@ -51,8 +51,9 @@ class ModelRegistry:
         spec = self._specs.get(model)
         if spec is not None:  # a model reloaded since is a new object: it gets a fresh spec
             return model, spec
-        _, input_shape, class_names = model_dataset(self.meta(model_id))
-        spec = InputSpec(input_shape, class_names)
+        meta = self.meta(model_id)
+        _, input_shape, class_names = model_dataset(meta)
+        spec = InputSpec(input_shape, class_names, pixels=model_input_dtype(meta) != "float32")
         self._specs[model] = spec
         return model, spec
 

@@ -20,18 +20,29 @@ class InputSpec:
     """The inputs a model accepts, [N, *input_shape] or [N, features], precomputed once per model
     so that the batch-1 check stays a few operations; also the class names its answers can carry."""
 
-    __slots__ = ("input_shape", "features", "one_row_shapes", "shapes_text", "class_names")
+    __slots__ = ("input_shape", "features", "one_row_shapes", "shapes_text", "class_names", "pixels")
 
-    def __init__(self, input_shape: tuple[int, ...], class_names: tuple[str, ...] = ()) -> None:
+    def __init__(self, input_shape: tuple[int, ...], class_names: tuple[str, ...] = (), *,
+                 pixels: bool = True) -> None:
         self.input_shape = tuple(int(d) for d in input_shape)
         self.features = math.prod(self.input_shape)
         self.one_row_shapes = ([1, self.features], [1, *self.input_shape])
         flat, full = f"[N, {self.features}]", f"[N, {', '.join(map(str, self.input_shape))}]"
         self.shapes_text = flat if flat == full else f"{flat} or {full}"
         self.class_names = tuple(class_names)
+        # False for a model trained on float32 features: uint8 input, scaled as pixels, would be wrong
+        self.pixels = pixels
 
     def __repr__(self) -> str:
-        return f"InputSpec({self.shapes_text}, {len(self.class_names)} class names)"
+        kind = "" if self.pixels else ", float features only"
+        return f"InputSpec({self.shapes_text}, {len(self.class_names)} class names{kind})"
+
+
+def check_input_dtype(batch: "Batch", spec: InputSpec) -> None:
+    """Refuse uint8 rows for a model trained on float32 features (every front door's check)."""
+    if not spec.pixels and batch.x.dtype == np.uint8:
+        raise InvalidArgument("this model was trained on float32 features, not uint8 pixels: send the "
+                              "input as float32 (nnservice FLOAT32, KServe FP32), values as in its dataset")
 
 
 class Batch(NamedTuple):

@@ -169,7 +169,7 @@ class DatasetStore:
         return DatasetEntry(name=name, loader=functools.partial(read_arrays, self.root, name),
                             input_shape=meta["input_shape"],
                             class_names=names, train_size=meta["train_size"], test_size=meta["test_size"],
-                            source=f"uploaded {meta.get('format', '')} file", builtin=False,
+                            source=f"uploaded {meta.get('format', '')} file", builtin=False, dtype=meta["dtype"],
                             checksums={DATA_FILE: meta["data_sha256"]})  # a worker caches by it
 
     def deletable(self, name: str) -> dict:

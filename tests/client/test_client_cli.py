@@ -105,9 +105,10 @@ def test_models_and_model(nnctl, shared_on, trained_model):
     assert code == 0 and out.startswith("MODEL ID") and model_id in out
     assert model_id in [m["model_id"] for m in json.loads(nnctl(*shared_on, "models", "--json")[1])]
     code, out, _ = nnctl(*shared_on, "model", model_id)
-    assert code == 0 and "784-32-10" in out
+    assert code == 0 and "784-32-10" in out and "input:          uint8 pixels 0..255" in out
     info = json.loads(nnctl(*shared_on, "model", model_id, "--json")[1])
     assert info["architecture"]["hidden_size"] == 32 and info["config"]["train_size"] == 5000
+    assert info["input_dtype"] == "uint8"
 
 
 def test_predict_a_png_written_from_an_mnist_test_image(nnctl, shared_on, trained_model, correct_digit, tmp_path):

@@ -62,6 +62,16 @@ def test_bad_values_or_dtypes_are_refused_with_the_allowed_ones(bad, words):
         as_image_batch(bad)
 
 
+def test_features_of_any_finite_value_pass_but_not_nan_or_integers():
+    features = np.array([[-3.5, 0.25, 1e4]])
+    batch = as_image_batch(features, pixels=False)
+    assert batch.dtype == np.float32 and batch.tolist() == [[-3.5, 0.25, 1e4]]
+    with pytest.raises(ValueError, match="finite"):
+        as_image_batch(np.array([[np.inf, 0.0, 0.0]]), pixels=False)
+    with pytest.raises(ValueError, match="astype"):
+        as_image_batch(np.array([[1, 2, 3]]), pixels=False)
+
+
 def test_uint8_is_sent_as_dtype_uint8_one_byte_per_pixel():
     pixels = _rng().integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
     tensor = encode_images(pixels)

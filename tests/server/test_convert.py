@@ -144,6 +144,7 @@ def test_model_to_info():
     # A model.json from before datasets were recorded is an MNIST model.
     assert info.dataset == "mnist" and list(info.architecture.input_shape) == [28, 28]
     assert list(info.class_names) == [str(d) for d in range(10)]
+    assert info.input_dtype == "uint8"  # every built-in dataset is pixels
 
 
 def test_model_to_info_carries_the_dataset_shape_and_class_names():
@@ -154,3 +155,5 @@ def test_model_to_info_carries_the_dataset_shape_and_class_names():
     info = model_to_info(meta)
     assert info.dataset == "tiny" and list(info.architecture.input_shape) == [5]
     assert list(info.class_names) == ["a", "b", "c"]
+    assert info.input_dtype == ""  # an uploaded dataset's, not recorded before input_dtype was
+    assert model_to_info({**meta, "input_dtype": "float32"}).input_dtype == "float32"

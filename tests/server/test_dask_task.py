@@ -61,7 +61,7 @@ def _entry(loads: list, checksum: str, builtin: bool = False) -> DatasetEntry:
         t = np.arange(10) % 2
         return x, t, x, t
     return DatasetEntry(name="points", loader=loader, input_shape=(4,), class_names=("a", "b"),
-                        train_size=10, test_size=10, builtin=builtin,
+                        train_size=10, test_size=10, builtin=builtin, dtype="float32",
                         checksums={"data.npz": checksum} if checksum else {})
 
 

@@ -48,6 +48,7 @@ def test_built_in_entries_describe_mnist_and_fashion_mnist_and_stay(tmp_path):
     (dict(input_shape=(0, 3)), "input_shape must be"),
     (dict(class_names=("only",)), "at least 2 classes"),
     (dict(train_size=0), "train_size and test_size"),
+    (dict(dtype="float64"), "dtype must be one of uint8, float32"),
 ])
 def test_an_entry_that_cannot_describe_a_dataset_is_refused(fields, words):
     values = dict(name="ok", loader=tiny_arrays, input_shape=(28, 28), class_names=("a", "b"),
@@ -79,6 +80,8 @@ def test_each_dataset_is_loaded_once_frozen_and_a_failed_load_is_retried():
 @pytest.mark.parametrize("arrays, words", [
     (tiny_arrays((2, 2), 2, 20, 10), "train rows have 4 features; its input shape [2, 3] needs 6"),
     (tiny_arrays((2, 3), 5, 20, 10), "labels must be one per row, in 0..1"),
+    (tuple(a.astype(np.float32) if i % 2 == 0 else a for i, a in enumerate(tiny_arrays((2, 3), 2, 20, 10))),
+     "train examples are float32; its entry declares uint8"),
 ])
 def test_loaded_arrays_must_fit_the_entry(arrays, words):
     registry = DatasetRegistry([DatasetEntry("d", lambda: arrays, (2, 3), ("x", "y"), 20, 10)])

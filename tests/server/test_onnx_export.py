@@ -40,6 +40,7 @@ def test_onnx_export_answers_like_predict(make_server, fields, ops):
     assert [i.name for i in model.graph.input] == ["input"] and [o.name for o in model.graph.output] == ["probabilities"]
     props = {p.key: p.value for p in model.metadata_props}
     assert (props["model_id"], json.loads(props["class_names"])) == (status.model_id, [f"c{i}" for i in range(10)])
+    assert props["input_dtype"] == "uint8"  # the tiny dataset is pixels: the graph takes them scaled to [0, 1]
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     (got,) = session.run(["probabilities"], {"input": ROWS})
     assert got.shape == expected.shape == (7, 10)

@@ -10,6 +10,9 @@ import grpc
 import numpy as np
 import pytest
 
+from client import NNClient
+from protos import grpc_predict_v2_pb2 as kpb
+from protos import grpc_predict_v2_pb2_grpc as kpb_grpc
 from protos import nn_service_pb2 as pb
 from protos import nn_service_pb2_grpc as pb_grpc
 from tests.conftest import wait_for_job
@@ -56,6 +59,7 @@ def test_an_idx_zip_upload_is_listed_survives_a_restart_and_trains(make_server, 
         assert status.history[-1].test_accuracy > 0.9
         model = stub.GetModel(pb.GetModelRequest(model_id=status.model_id))
         assert (model.architecture.input_size, model.architecture.output_size) == (36, 3)
+        assert model.input_dtype == "uint8"
 
 
 def test_train_sizes_are_checked_against_the_uploaded_dataset(server, ds_stub):
@@ -215,3 +219,39 @@ def test_what_a_crashed_upload_left_is_removed_at_the_next_start(make_server, tm
     (leftover.parent / ".deleting-4567").mkdir()
     server = make_server(state_dir=tmp_path / "crashed")
     assert stored_entries(server.settings.state_dir) == []
+
+
+def test_a_model_of_float_features_takes_them_as_they_are_and_refuses_pixels(ds_stub, server):
+    """Standardised features (negative, above 1) are what a float dataset's model expects: the
+    SDK sends them unclipped, and uint8 (which every front door would scale as pixels) is refused."""
+    rng = np.random.default_rng(4)
+    t = np.arange(240) % 2
+    x = (rng.normal(size=(240, 3)) + 6.0 * t[:, None] - 3.0).astype(np.float32)  # clusters around -3 and 3
+    data = npz_bytes(x_train=x[:180], t_train=t[:180], x_test=x[180:], t_test=t[180:])
+    assert upload(ds_stub, data, "measures", "npz").dtype == "float32"
+    job = ds_stub.Train(pb.TrainRequest(dataset="measures", hidden_size=8, epochs=10, batch_size=10, seed=1))
+    status = wait_for_job(ds_stub, job.job_id)
+    assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
+    assert ds_stub.GetModel(pb.GetModelRequest(model_id=status.model_id)).input_dtype == "float32"
+
+    with NNClient(server.target) as client:
+        assert client.get_model(status.model_id).input_dtype == "float32"
+        answer = client.predict(status.model_id, x[180:])  # the job's own test rows, as they are
+        assert (answer.classes == t[180:]).mean() == pytest.approx(status.history[-1].test_accuracy)
+        assert status.history[-1].test_accuracy > 0.9
+        assert client.predict(status.model_id, x[180]).classes.tolist() == [t[180]]  # one row
+        with pytest.raises(ValueError, match="finite"):
+            client.predict(status.model_id, np.full((1, 3), np.nan))
+    pixels = pb.Tensor(shape=[1, 3], dtype=pb.DTYPE_UINT8, raw_data=bytes([1, 2, 3]))
+    with pytest.raises(grpc.RpcError) as info:
+        ds_stub.Predict(pb.PredictRequest(model_id=status.model_id, input=pixels))
+    assert info.value.code() == INVALID and "float32 features" in info.value.details()
+    with grpc.insecure_channel(server.target) as channel:
+        kserve = kpb_grpc.GRPCInferenceServiceStub(channel)
+        tensor = kpb.ModelInferRequest.InferInputTensor(name="input", datatype="UINT8", shape=[1, 3])
+        with pytest.raises(grpc.RpcError) as info:
+            kserve.ModelInfer(kpb.ModelInferRequest(model_name=status.model_id, inputs=[tensor],
+                                                    raw_input_contents=[bytes([1, 2, 3])]))
+        assert info.value.code() == INVALID and "float32 features" in info.value.details()
+        metadata = kserve.ModelMetadata(kpb.ModelMetadataRequest(name=status.model_id))
+        assert [i.datatype for i in metadata.inputs] == ["FP32"]

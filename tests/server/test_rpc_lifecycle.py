@@ -58,6 +58,7 @@ def test_a_model_moves_between_servers_bit_for_bit(make_server, fields):
     original = source.GetModel(pb.GetModelRequest(model_id=status.model_id))
     assert (info.dataset, list(info.class_names), info.name) == ("tiny", list(original.class_names), "lifecycle")
     assert list(info.architecture.input_shape) == [28, 28]
+    assert info.input_dtype == original.input_dtype == "uint8"
     assert info.architecture.hidden_sizes == original.architecture.hidden_sizes
     assert info.config.seed == original.config.seed and info.final_metrics == original.final_metrics
     listed = target.ListModels(pb.ListModelsRequest()).models
@@ -147,7 +148,8 @@ def _bare_network_file() -> bytes:
 @pytest.mark.parametrize("case, why", [
     ("garbage", "not an .npz"), ("bare", "no nnservice metadata"), ("shape", "input_shape"),
     ("classes", "class_names"), ("config", "disagrees"), ("pickle", "pickle"), ("params", "parameters"),
-    ("infinite-shape", "infinity"), ("infinite-size", "infinity"), ("deep-json", "RecursionError")])
+    ("infinite-shape", "infinity"), ("infinite-size", "infinity"), ("deep-json", "RecursionError"),
+    ("input-dtype", "input_dtype must be one of uint8, float32")])
 def test_a_bad_import_is_refused_and_stores_nothing(make_server, case, why):
     server = make_server(max_parameters=20_000)
     stub = _stub(server)
@@ -163,6 +165,7 @@ def test_a_bad_import_is_refused_and_stores_nothing(make_server, case, why):
         "deep-json": lambda: _with_member(data, "metadata", np.frombuffer(b"[" * 100_000, dtype=np.uint8)),
         "infinite-shape": lambda: _rewritten(data, lambda m: m.update(input_shape=[float("inf")])),  # JSON Infinity
         "infinite-size": lambda: _rewritten(data, lambda a: a.update(input_size=float("inf")), "architecture"),
+        "input-dtype": lambda: _rewritten(data, lambda m: m.update(input_dtype="float64")),
     }[case]()
     before = sorted(p.name for p in (server.settings.state_dir / "models").iterdir())
     error = import_error(stub, import_requests(bad))
@@ -184,6 +187,15 @@ def _with_member(data: bytes, name: str, array: np.ndarray) -> bytes:
     out = io.BytesIO()
     np.savez(out, **arrays)
     return out.getvalue()
+
+
+def test_a_file_exported_before_input_dtype_imports_with_it_unknown(make_server):
+    stub = _stub(make_server())
+    data = _rewritten(export_file(stub, train_tiny(stub).model_id), lambda m: m.pop("input_dtype"))
+    info = stub.ImportModel(import_requests(data))
+    assert info.input_dtype == ""  # "tiny" is no built-in dataset: the server cannot tell
+    pixels = pb.Tensor(shape=[1, 784], dtype=pb.DTYPE_UINT8, raw_data=bytes(784))
+    assert len(stub.Predict(pb.PredictRequest(model_id=info.model_id, input=pixels)).classes) == 1
 
 
 def test_import_checks_size_and_checksum(make_server):

@@ -111,6 +111,7 @@ def test_models_and_datasets_are_listmodels_and_listdatasets(web):
     client, stub = web
     wait_for_job(stub, client.post("/api/v1/jobs", json=TINY_JOB).json()["jobId"])
     assert client.get("/api/v1/models").json() == as_json(stub.ListModels(pb.ListModelsRequest()))
+    assert client.get("/api/v1/models").json()["models"][0]["inputDtype"] == "uint8"  # the digit pad's filter
     assert client.get("/api/v1/datasets").json() == as_json(stub.ListDatasets(pb.ListDatasetsRequest()))
     refused = client.delete("/api/v1/datasets/mnist")  # built in: not deletable
     assert refused.status_code >= 400 and refused.json()["error"] == grpc_error(

@@ -41,7 +41,8 @@ async function loadModels() {
   $("#models tbody").replaceChildren(...models.map(modelRow));
   const select = $("#digit-model");
   const chosen = select.value;
-  const drawable = models.filter((m) => m.architecture.inputSize === 784);
+  // the pad draws uint8 pixels: a model of 784 float features (inputDtype "float32") would refuse them
+  const drawable = models.filter((m) => m.architecture.inputSize === 784 && m.inputDtype !== "float32");
   select.replaceChildren(...drawable.map((m) => new Option(`${m.name || m.modelId} (${m.dataset})`, m.modelId)));
   if (drawable.some((m) => m.modelId === chosen)) select.value = chosen;
 }
