@@ -8,6 +8,11 @@ from tqdm import tqdm
 from .types import JobStatus
 
 
+#: tqdm's own layout without its "<remaining" estimate: that one extrapolates the latest rate,
+#: and a first step that waited for the server to compile its kernels (seconds) made it say hours.
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+
+
 def _eta(seconds: float) -> str:
     """Seconds as m:ss (or h:mm:ss), the way tqdm prints times."""
     return tqdm.format_interval(max(0.0, seconds))
@@ -17,7 +22,7 @@ class JobProgressBar:
     """Shows a job's progress in mini-batch steps; a no-op when disabled.
 
     The postfix carries the epoch, latest loss, latest test accuracy and the
-    server's ETA (the server knows the epoch timings better than tqdm's rate).
+    server's ETA, the only one shown (the server knows the epoch timings better than tqdm's rate).
     """
 
     def __init__(self, job_id: str, enabled: bool = True, file=None) -> None:
@@ -25,7 +30,7 @@ class JobProgressBar:
         self._bar: Optional[tqdm] = None
         if enabled:
             self._bar = tqdm(total=None, desc=f"job {job_id}", unit="step", file=file,
-                             dynamic_ncols=True, leave=True)
+                             dynamic_ncols=True, leave=True, bar_format=BAR_FORMAT)
 
     def __repr__(self) -> str:
         return f"JobProgressBar(job_id={self.job_id!r}, enabled={self._bar is not None})"
