@@ -153,8 +153,10 @@ def _features(x, name: str) -> np.ndarray:
     x = x.astype(np.float32, copy=False)
     rows = x.reshape(len(x), -1)
     for start in range(0, len(rows), _FINITE_CHUNK):
-        if not np.isfinite(rows[start:start + _FINITE_CHUNK]).all():
-            raise DatasetFormatError(f"{name} holds NaN or infinite values (first near row {start})")
+        finite = np.isfinite(rows[start:start + _FINITE_CHUNK])
+        if not finite.all():
+            first = start + int(np.argmin(finite.all(axis=1)))
+            raise DatasetFormatError(f"{name} holds NaN or infinite values (first in row {first})")
     return x
 
 

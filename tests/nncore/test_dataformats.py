@@ -88,7 +88,9 @@ def test_csv_floats_stay_floats_and_an_archive_of_two_csvs_parses(tmp_path):
     ({"x_train": np.zeros((4, 2), np.uint8), "t_train": np.array([0, 1, -1, 0])}, "labels must be >= 0"),
     ({"x_train": np.zeros((4, 2), np.uint8), "t_train": np.zeros(4, int)}, "2 to 10000 classes"),
     ({"x_train": np.zeros((4, 2), np.uint8), "t_train": np.array([0, 1.5, 1, 0])}, "integer labels"),
-    ({"x_train": np.full((4, 2), np.nan), "t_train": np.arange(4) % 2}, "NaN or infinite"),
+    ({"x_train": np.full((4, 2), np.nan), "t_train": np.arange(4) % 2}, "NaN or infinite values (first in row 0)"),
+    ({"x_train": np.array([[0.5, 0], [0, 0], [0, np.inf], [np.nan, 0]]), "t_train": np.arange(4) % 2},
+     "x_train holds NaN or infinite values (first in row 2)"),
     ({"x_train": np.full((4, 2), 300), "t_train": np.arange(4) % 2}, "pixels in 0..255"),
     ({"x_train": np.zeros(4, np.uint8), "t_train": np.arange(4) % 2}, "shape (N, features"),
     ({"t_train": np.arange(4) % 2}, "missing array(s) x_train"),
@@ -97,6 +99,13 @@ def test_csv_floats_stay_floats_and_an_archive_of_two_csvs_parses(tmp_path):
 def test_inconsistent_arrays_are_refused_naming_the_problem(arrays, message):
     with pytest.raises(DatasetFormatError, match=re.escape(message)):
         check_arrays(arrays)
+
+
+def test_a_nan_past_the_first_chunk_of_rows_is_found_in_its_own_row():
+    x = np.zeros((70_000, 1), np.float32)
+    x[66_000, 0] = np.nan
+    with pytest.raises(DatasetFormatError, match=r"first in row 66000\)"):
+        check_arrays({"x_train": x, "t_train": np.arange(70_000) % 2})
 
 
 def test_labels_above_the_declared_class_names_are_out_of_range():
