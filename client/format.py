@@ -82,7 +82,7 @@ def _config_line(config) -> str:
     return (f"hidden={hidden}{extras} {config.activation}/{config.weight_init} "
             f"{config.optimizer} lr={config.learning_rate:g} ({config.lr_schedule}) "
             f"batch={config.batch_size} epochs={config.epochs} seed={config.seed} "
-            f"{config.dataset} train={config.train_size} eval={config.eval_size} {config.sampling}")
+            f"{config.dataset} train={config.train_size} eval={config.eval_size or 'all'} {config.sampling}")
 
 
 def _architecture_line(arch) -> str:

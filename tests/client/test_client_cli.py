@@ -54,6 +54,7 @@ def test_train_wait_then_status_watch_and_jobs(nnctl, on):
 
     code, out, _ = nnctl(*on, "status", job_id)
     assert code == 0 and "SUCCEEDED" in out and "TEST ACC" in out and job_id in out
+    assert " eval=all " in out  # no eval_size asked: every test image, not "eval=0"
     assert json.loads(nnctl(*on, "status", job_id, "--json")[1]) == final
 
     code, out, _ = nnctl(*on, "watch", job_id, "--json")
