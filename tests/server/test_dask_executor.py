@@ -168,8 +168,10 @@ def test_a_dask_worker_trains_on_an_uploaded_dataset_from_the_shared_state_dir(d
         upload(stub, csv_bytes(x, t), "points", "csv", test_fraction=0.25, seed=1)
         job_id = stub.Train(pb.TrainRequest(dataset="points", hidden_size=8, epochs=2, seed=1)).job_id
         status = wait_for_job(stub, job_id)
+        model = stub.GetModel(pb.GetModelRequest(model_id=status.model_id))
     assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
     assert len(status.history) == 2
+    assert model.input_dtype == "uint8"  # the CSV's integer features 0..255 are pixels
 
 
 def test_a_job_running_when_the_scheduler_is_lost_resumes_once_it_is_back(make_server):
