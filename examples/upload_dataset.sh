@@ -12,5 +12,12 @@ python3 -c 'import random; random.seed(0); print("label,a,b,c,d"); [print(",".jo
 # 3. The datasets the server knows: the built-in ones, then points
 grpcurl -plaintext 127.0.0.1:50051 nnservice.v1.NNService/ListDatasets
 
-# 4. Train on it: the network's input and output sizes come from the dataset
-grpcurl -plaintext -d '{"dataset": "points", "hidden_size": 16, "epochs": 20, "batch_size": 10, "learning_rate": 0.01}' 127.0.0.1:50051 nnservice.v1.NNService/Train
+# 4. Train on it (the network's input and output sizes come from the dataset); keep its job id in JOB
+JOB=$(grpcurl -plaintext -d '{"dataset": "points", "hidden_size": 16, "epochs": 20, "batch_size": 10, "learning_rate": 0.01}' 127.0.0.1:50051 nnservice.v1.NNService/Train | python3 -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
+echo "JOB=$JOB"
+
+# 5. Watch it: one message per change, until the job ends
+grpcurl -plaintext -d "{\"job_id\": \"$JOB\"}" 127.0.0.1:50051 nnservice.v1.NNService/WatchJob
+
+# 6. Classify a row of class 2, its features as floats like the CSV's (the model's input_dtype is float32)
+grpcurl -plaintext -d "{\"model_id\": \"$JOB\", \"input\": {\"shape\": [1, 4], \"float_data\": [2.2, 2.3, 2.1, 2.4]}, \"include_class_names\": true}" 127.0.0.1:50051 nnservice.v1.NNService/Predict

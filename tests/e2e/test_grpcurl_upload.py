@@ -23,7 +23,7 @@ def test_upload_script_against_a_real_server(grpcurl, make_server):  # noqa: F81
     server = make_server()
     address = f"127.0.0.1:{server.port}"
     step = steps(SCRIPT)
-    assert list(step) == [1, 2, 3, 4]
+    assert list(step) == [1, 2, 3, 4, 5, 6]
     run_step(step[1], address)
     info = json_messages(run_step(step[2], address).stdout)[0]
     assert (info["name"], info["source"], info["input_shape"], info["classes"]) == \
@@ -31,8 +31,14 @@ def test_upload_script_against_a_real_server(grpcurl, make_server):  # noqa: F81
     assert (info["train_size"], info["test_size"]) == ("90", "30")  # 64-bit integers print as strings
     listed = json_messages(run_step(step[3], address).stdout)[0]
     assert [d["name"] for d in listed["datasets"]] == ["fashion-mnist", "mnist", "points"]
-    job = json_messages(run_step(step[4], address).stdout)[0]["job_id"]
+    job = run_step(step[4], address).job
+    watched = json_messages(run_step(step[5], address, job, timeout=300).stdout)
+    assert watched[-1]["state"] == "JOB_STATE_SUCCEEDED", watched[-1].get("error")
     with grpc.insecure_channel(server.target) as channel:
         status = wait_for_job(pb_grpc.NNServiceStub(channel), job)
+        model = pb_grpc.NNServiceStub(channel).GetModel(pb.GetModelRequest(model_id=status.model_id))
     assert status.state == pb.JOB_STATE_SUCCEEDED, status.error
     assert status.history[-1].test_accuracy > 0.9  # the three classes are far apart
+    assert model.input_dtype == "float32"  # the CSV's features are fractions: floats, not pixels
+    (answer,) = json_messages(run_step(step[6], address, job).stdout)
+    assert (answer["classes"], answer["class_names"]) == ([2], ["2"])
