@@ -72,16 +72,17 @@ class ServingGate:
                 if self._publish is not None:
                     self._publish(self._in_flight, now)
 
-    def busy(self) -> bool:
-        """Whether a Predict is in flight or one ended less than `quiet` seconds ago."""
-        return self._in_flight > 0 or self._clock() - self._last_done < self._quiet
+    def busy(self, now: float | None = None) -> bool:
+        """Whether a Predict is in flight or one ended less than `quiet` seconds before `now`
+        (default: the clock's now)."""
+        now = self._clock() if now is None else now
+        return self._in_flight > 0 or now - self._last_done < self._quiet
 
     def wait_turn(self) -> float:
         """Sleep while serving is busy, at most `max_yield` seconds; returns the time waited."""
         if not self.enabled:
             return 0.0
-        waited = pause_while(lambda now: self._in_flight > 0 or now - self._last_done < self._quiet,
-                             self._max_yield, self._clock, self._sleep)
+        waited = pause_while(self.busy, self._max_yield, self._clock, self._sleep)
         self.yielded += waited
         return waited
 
