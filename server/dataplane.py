@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from server.datasets import DatasetEntry, DatasetRegistry
-from server.errors import DataLoss, FailedPrecondition, ServiceError
+from server.errors import DataLoss, FailedPrecondition, InvalidArgument, ServiceError
 from server.ids import check_id
 from server.jobs import JobManager
 from server.lifecycle import ImportSpec, ModelLifecycle
@@ -25,7 +25,7 @@ from server.priority import ServingGate
 from server.records import JobRecord
 from server.serving import ModelRegistry
 from server.settings import Settings
-from server.tensors import Batch, InputSpec, check_input_dtype
+from server.tensors import FLOAT_FEATURES_ONLY, Batch, InputSpec
 from server.uploads import DatasetStore, UploadSpec
 
 if TYPE_CHECKING:  # server.convert speaks protobuf; the data plane only takes its JobSpec
@@ -134,8 +134,8 @@ class DataPlane:
         try:
             model, spec = self._models.serving(model_id)
             batch = decode(spec)
-            if not spec.pixels:  # a pixel model's hot path pays one attribute read
-                check_input_dtype(batch, spec)
+            if not spec.pixels and batch.is_uint8:  # a pixel model's hot path: one attribute read
+                raise InvalidArgument(FLOAT_FEATURES_ONLY)
             if len(batch.x) == 1:  # most requests: the lean path
                 cls, probs = model.predict_one(batch.x)
                 answer = Prediction((cls,), probs, batch.as_floats, spec)

@@ -38,11 +38,9 @@ class InputSpec:
         return f"InputSpec({self.shapes_text}, {len(self.class_names)} class names{kind})"
 
 
-def check_input_dtype(batch: "Batch", spec: InputSpec) -> None:
-    """Refuse uint8 rows for a model trained on float32 features (every front door's check)."""
-    if not spec.pixels and batch.x.dtype == np.uint8:
-        raise InvalidArgument("this model was trained on float32 features, not uint8 pixels: send the "
-                              "input as float32 (nnservice FLOAT32, KServe FP32), values as in its dataset")
+#: Why uint8 rows are refused by a model trained on float32 features (InputSpec.pixels False).
+FLOAT_FEATURES_ONLY = ("this model was trained on float32 features, not uint8 pixels: send the input as "
+                       "float32 (nnservice FLOAT32, KServe FP32), values as in its dataset")
 
 
 class Batch(NamedTuple):
